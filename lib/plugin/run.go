@@ -193,7 +193,7 @@ func Execute(spec Spec, args []string, out io.Writer) int {
 	fs.BoolVarP(&showHelp, "help", "h", false, "print this help and exit (exit code 3)")
 	fs.BoolVarP(&showVer, "version", "V", false, "print the version and exit (exit code 3)")
 	fs.CountVarP(&env.Verbose, "verbose", "v", "more detail in the long output; up to three times")
-	fs.VarP(&tv, "timeout", "t", "SECONDS[:STATE]: exit by then whatever happens, with STATE (default CRITICAL)")
+	fs.VarP(&tv, "timeout", "t", "exit by then whatever happens, with STATE (CRITICAL unless given)")
 	fs.StringVar(&env.ConfigPath, "config", env.ConfigPath, "cluster config file (default $PBXHA_CONFIG or /etc/pbxha/cluster.toml when present)")
 	fs.Var(roleValue{&role}, "role", "where the check applies: master, slave or any; on a node of another role it returns OK, skipped")
 

@@ -17,7 +17,10 @@ TOOLS        := $(patsubst testharness/cmd/%/main.go,%,$(wildcard testharness/cm
 LAB_PKGS     := ./testharness/...
 FUZZTIME     ?= 60s
 
-.PHONY: all build deps test unit lint fmt vet bench fuzz install lab-up lab-down e2e demo clean
+# Plugins that send ICMP or ARP need CAP_NET_RAW when run as the nagios user.
+NETRAW       := check_pbx_master_alive check_pbx_net_failover check_pbx_cluster
+
+.PHONY: all build deps test unit labtest lint fmt vet bench fuzz install lab-up lab-down lab-status lab-reset e2e demo clean
 
 all: build
 
@@ -67,12 +70,20 @@ install: build
 	install -d $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(SBINDIR)
 	@for p in $(PLUGINS); do install -m 0755 $(BIN)/$$p $(DESTDIR)$(PLUGINDIR)/$$p; done
 	@for c in $(COMMANDS); do install -m 0755 $(BIN)/$$c $(DESTDIR)$(SBINDIR)/$$c; done
+	@for p in $(filter $(NETRAW),$(PLUGINS)); do \
+	  setcap cap_net_raw+ep $(DESTDIR)$(PLUGINDIR)/$$p || echo "warning: could not give $$p cap_net_raw (run it as root or setcap it)"; done
 
 lab-up: deps build
 	@if [ -x $(BIN)/pbxlab ]; then $(BIN)/pbxlab up; else echo "lab: not yet (testharness/cmd/pbxlab is not built yet)"; fi
 
 lab-down:
 	@if [ -x $(BIN)/pbxlab ]; then $(BIN)/pbxlab down; else echo "lab: not yet"; fi
+
+lab-status: build
+	$(BIN)/pbxlab status
+
+lab-reset: build
+	$(BIN)/pbxlab reset
 
 e2e:
 	@echo "e2e: not yet (the end-to-end failover tests come with the icinga-conf issue)"

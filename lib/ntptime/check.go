@@ -25,6 +25,9 @@ const (
 	flagLocal           = "local"
 	flagChrony          = "chrony"
 	flagTimesyncDir     = "timesyncd-dir"
+	flagPeer            = "peer"
+	flagSkewWarning     = "skew-warning"
+	flagSkewCritical    = "skew-critical"
 )
 
 // Default offset thresholds in seconds: phones' registration expiries
@@ -44,13 +47,18 @@ type checkConfig struct {
 	local       bool
 	chrony      string
 	timesyncDir string
+	peer        bool
+	skew        threshold.Pair
 
 	servers []Server // from hosts, by validate
 }
 
 // Spec is check_pbx_time.
 func Spec() plugin.Spec {
-	c := &checkConfig{offset: threshold.Pairf(DefaultWarning, DefaultCritical)}
+	c := &checkConfig{
+		offset: threshold.Pairf(DefaultWarning, DefaultCritical),
+		skew:   threshold.Pairf(DefaultSkewWarning, DefaultSkewCritical),
+	}
 	return plugin.Spec{
 		Name:   "PBX_TIME",
 		Binary: "check_pbx_time",
@@ -59,11 +67,15 @@ func Spec() plugin.Spec {
 			"is a sub-result and the worst decides, unless --any: then the best server decides, as\n" +
 			"check_ntp_time does. With --local it also asks this node's time daemon (chronyd over its\n" +
 			"command socket or UDP port 323, else systemd-timesyncd) whether the clock is synchronised.\n" +
-			"Perfdata offset is signed: positive when the local clock is behind the server.",
+			"With --peer it also reads the other node's clock over SSH (cluster.toml [ssh]) and judges\n" +
+			"|skew| against --skew-warning/--skew-critical; a peer that cannot be asked is UNKNOWN.\n" +
+			"Perfdata offset is signed: positive when the local clock is behind the server; peer_skew\n" +
+			"is positive when the peer's clock is ahead of this node's.",
 		Examples: []string{
 			"check_pbx_time                          # the [ntp] servers of cluster.toml",
 			"check_pbx_time -H 192.0.2.1 -w 0.5 -c 1 --local",
 			"check_pbx_time -H ntp1.example.net -H ntp2.example.net --any --stratum-warning 10",
+			"check_pbx_time --local --peer --skew-warning 0.2 --skew-critical 0.5",
 		},
 		DefaultRole: plugin.RoleAny,
 		Flags:       c.flags,
@@ -84,6 +96,9 @@ func (c *checkConfig) flags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.local, flagLocal, false, "also ask this node's time daemon whether the clock is synchronised")
 	fs.StringVar(&c.chrony, flagChrony, "", "ask only this chronyd: its socket path or host[:port] (UDP, default port 323); implies --local\n(default: "+DefaultChronySocket+", then "+DefaultChronyUDP+", then systemd-timesyncd)")
 	fs.StringVar(&c.timesyncDir, flagTimesyncDir, DefaultTimesyncDir, "systemd-timesyncd's runtime directory (holds \"synchronized\" when it is)")
+	fs.BoolVar(&c.peer, flagPeer, false, "also measure the clock skew to the other node over SSH (cluster.toml [ssh])")
+	fs.Var(&c.skew.Warn, flagSkewWarning, "range for |skew| to the peer in seconds: WARNING outside it")
+	fs.Var(&c.skew.Crit, flagSkewCritical, "range for |skew| to the peer in seconds: CRITICAL outside it")
 }
 
 func (c *checkConfig) validate(*plugin.Env) error {
@@ -112,10 +127,17 @@ func (c *checkConfig) validate(*plugin.Env) error {
 }
 
 func (c *checkConfig) check(ctx context.Context, env *plugin.Env) plugin.Result {
+	var (
+		cfg    *config.Config
+		cfgErr error
+	)
+	if len(c.servers) == 0 || c.peer {
+		cfg, cfgErr = loadConfig(env)
+	}
 	servers := c.servers
 	if len(servers) == 0 {
 		var r *plugin.Result
-		if servers, r = configServers(env, c.port); r != nil {
+		if servers, r = configServers(env, cfg, cfgErr, c.port); r != nil {
 			return *r
 		}
 	}
@@ -127,14 +149,35 @@ func (c *checkConfig) check(ctx context.Context, env *plugin.Env) plugin.Result 
 	}
 	step := "asking NTP server(s) " + strings.Join(names, ", ")
 	if c.local {
-		step += " and the local time daemon"
+		step += ", the local time daemon"
+	}
+	if c.peer {
+		step += ", the peer node over SSH"
 	}
 	env.Step("%s", step)
 
 	var (
-		local *LocalStatus
-		wg    sync.WaitGroup
+		local    *LocalStatus
+		peerSkew *PeerSample
+		wg       sync.WaitGroup
 	)
+	if c.peer {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			var s PeerSample
+			switch {
+			case cfgErr != nil:
+				s.Err = cfgErr
+			case cfg == nil:
+				s.Err = fmt.Errorf("no %s to find the peer in", config.DefaultPath)
+			default:
+				s = MeasurePeer(pctx, cfg)
+			}
+			env.Debugf(2, "peer %s: skew %v, rtt %v, err %v", s.Node, s.Skew, s.RTT, s.Err)
+			peerSkew = &s
+		})
+	}
 	if c.local {
 		wg.Add(1)
 		go func() {
@@ -147,24 +190,40 @@ func (c *checkConfig) check(ctx context.Context, env *plugin.Env) plugin.Result 
 	}
 	samples := QueryAll(ctx, servers, wait)
 	wg.Wait()
-	return Evaluate(samples, local, Policy{
+	p := Policy{
 		Offset:       c.offset,
 		Stratum:      c.stratum,
+		Skew:         c.skew,
 		Any:          c.any,
 		TimeoutState: env.TimeoutSt,
 		Verbose:      env.Verbose,
-	})
+	}
+	r := Evaluate(samples, local, p)
+	if peerSkew != nil {
+		r.Subs = append(r.Subs, EvaluatePeer(*peerSkew, p))
+	}
+	return r
 }
 
-// configServers reads [ntp] servers from cluster.toml; r is the result to
-// return instead when that fails or lists none.
-func configServers(env *plugin.Env, port int) ([]Server, *plugin.Result) {
+// loadConfig reads cluster.toml: (nil, nil) when there is none and none
+// was named.
+func loadConfig(env *plugin.Env) (*config.Config, error) {
 	path := env.ConfigPath
 	if path == "" {
 		path = config.DefaultPath
 	}
 	env.Step("reading %s", path)
-	cfg, err := config.Load(env.ConfigPath, env.ConfigSet)
+	return config.Load(env.ConfigPath, env.ConfigSet)
+}
+
+// configServers takes [ntp] servers from cluster.toml (cfg, or err from
+// loading it); r is the result to return instead when loading failed or
+// the file lists none.
+func configServers(env *plugin.Env, cfg *config.Config, err error, port int) ([]Server, *plugin.Result) {
+	path := env.ConfigPath
+	if path == "" {
+		path = config.DefaultPath
+	}
 	if err != nil {
 		r := plugin.Resultf(plugin.Unknown, "%s", plugin.Clean(err.Error(), 0))
 		return nil, &r

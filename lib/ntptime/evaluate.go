@@ -20,6 +20,7 @@ import (
 type Policy struct {
 	Offset  threshold.Pair // on |offset| in seconds
 	Stratum threshold.Pair // optional
+	Skew    threshold.Pair // on |skew| to the peer in seconds (--peer)
 	// Any judges the servers by the best one, as check_ntp_time does; by
 	// default the worst server decides, since a PBX with two configured
 	// servers and one of them dead or wrong should be looked at.

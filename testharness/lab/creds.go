@@ -68,8 +68,28 @@ func writeFile0600(path, text string) error {
 	return os.Chmod(path, 0o600) // WriteFile keeps an existing file's mode
 }
 
+// PeerCommand is the path of pbxha-peer that each node's authorized_keys
+// pins the cluster key to (and cluster.toml's ssh.command names).
+func (l *Lab) PeerCommand() string { return filepath.Join(l.st.Bin, "pbxha-peer") }
+
+// authorizedKey is node's authorized_keys line: the cluster key may run
+// pbxha-peer with this node's config and nothing else (lib/peer's security
+// boundary, as in production).
+func (l *Lab) authorizedKey(node string, key ssh.PublicKey) (string, error) {
+	// sshd hands the forced command to the user's shell: keep it to plain
+	// paths rather than quote for two languages at once.
+	for _, p := range []string{l.PeerCommand(), l.ConfigPath(node)} {
+		if strings.ContainsAny(p, " \t\n\"'$`\\;&|<>(){}*?[]~!#") {
+			return "", fmt.Errorf("authorized_keys: %q holds a character a forced command cannot carry (choose another lab root or bin dir)", p)
+		}
+	}
+	forced := l.PeerCommand() + " --config " + l.ConfigPath(node)
+	return fmt.Sprintf("command=\"%s\",restrict %s", forced, ssh.MarshalAuthorizedKey(key)), nil
+}
+
 // writeSSHKeys makes each node's host key, the cluster key both nodes
-// accept, and a known_hosts naming both nodes by cluster IP.
+// accept (pinned to pbxha-peer), and a known_hosts naming both nodes by
+// cluster IP.
 func (l *Lab) writeSSHKeys() error {
 	pub, err := newKey(l.st.Creds.SSHKey, "pbxlab-cluster")
 	if err != nil {
@@ -84,7 +104,11 @@ func (l *Lab) writeSSHKeys() error {
 			return err
 		}
 		fmt.Fprintf(&known, "%s %s", h.ClusterIP, ssh.MarshalAuthorizedKey(hostPub))
-		if err := writeFile0600(filepath.Join(dir, "authorized_keys"), string(ssh.MarshalAuthorizedKey(pub))); err != nil {
+		line, err := l.authorizedKey(n, pub)
+		if err != nil {
+			return err
+		}
+		if err := writeFile0600(filepath.Join(dir, "authorized_keys"), line); err != nil {
 			return err
 		}
 	}

@@ -64,7 +64,7 @@ func (l *Lab) NodeConfig(node string) (*config.Config, error) {
 			KeyFile:        c.SSHKey,
 			KnownHosts:     l.KnownHosts(),
 			ConnectTimeout: config.Duration{Duration: 3 * time.Second},
-			Command:        filepath.Join(l.st.Bin, "pbxha-eventhandler"),
+			Command:        l.PeerCommand(), // what authorized_keys pins the key to
 		},
 		SMTP: config.SMTP{
 			Host:     InfraTelIP,

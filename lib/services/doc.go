@@ -1,9 +1,10 @@
 // Package services is check_pbx_services: are the PBX's required services
-// running on this node? Where systemd is PID 1 it asks systemd over D-Bus
-// for each unit's state; otherwise (containers, the lab, SysV hosts) it
-// counts processes in /proc by exact name or by a regular expression over
-// the full command line, against an expected count range.
+// (Asterisk, Kamailio, the database, ...) running on the master?
 //
-// The check never counts itself: its own pid is excluded, so a --cmdline
-// regex that happens to match the check's own arguments is harmless.
+// Where systemd is PID 1 it asks systemd over D-Bus for each unit's state;
+// elsewhere (containers, sysvinit) it counts processes in /proc by exact
+// name or by a regular expression over the command line, against an
+// expected count given as a Nagios range. Reading (procfs, D-Bus) is split
+// from matching and evaluation, which are pure and table-tested against a
+// fake /proc under testdata/.
 package services

@@ -4,54 +4,98 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/coreos/go-systemd/v22/dbus"
-
-	"pbxha/lib/plugin"
 )
 
-// SystemdBooted is sd_booted(3): systemd is PID 1 when this directory
-// exists.
-func SystemdBooted(runSystemd string) bool {
-	fi, err := os.Stat(runSystemd)
+// DefaultSystemdRun exists when systemd is PID 1 (sd_booted(3)).
+const DefaultSystemdRun = "/run/systemd/system"
+
+// SystemdBooted is sd_booted(3): systemd creates this directory early at
+// boot, and nothing else does; a container with systemd merely installed
+// lacks it.
+func SystemdBooted(dir string) bool {
+	fi, err := os.Lstat(dir)
 	return err == nil && fi.IsDir()
 }
 
-// UnitState is what systemd says of one unit.
-type UnitState struct {
-	Name, Load, Active, Sub string
+// UnitSource returns the state of each unit, in the order asked.
+type UnitSource func(ctx context.Context, units []string) ([]UnitState, error)
+
+// SystemdUnits asks systemd over D-Bus. ctx bounds the connection as well
+// as the calls: godbus closes the connection when ctx ends, which unblocks
+// its handshake too.
+func SystemdUnits(ctx context.Context, units []string) ([]UnitState, error) {
+	type reply struct {
+		states []UnitState
+		err    error
+	}
+	// The library's Hello and AddMatch calls take no context; the
+	// goroutine makes the deadline hold whatever they do.
+	ch := make(chan reply, 1)
+	go func() {
+		s, err := systemdUnits(ctx, units)
+		ch <- reply{s, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.states, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("asking systemd over D-Bus: %w", ctx.Err())
+	}
 }
 
-// UnitStates asks systemd over D-Bus, bounded by ctx.
-func UnitStates(ctx context.Context, units []string) (map[string]UnitState, error) {
-	conn, err := dbus.NewSystemConnectionContext(ctx)
+func systemdUnits(ctx context.Context, units []string) ([]UnitState, error) {
+	conn, err := connect(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to systemd over D-Bus: %w", err)
+		return nil, err
 	}
 	defer conn.Close()
-	st, err := conn.ListUnitsByNamesContext(ctx, units)
-	if err != nil {
-		return nil, fmt.Errorf("asking systemd for units: %w", err)
-	}
-	out := map[string]UnitState{}
-	for _, u := range st {
-		out[u.Name] = UnitState{Name: u.Name, Load: u.LoadState, Active: u.ActiveState, Sub: u.SubState}
+	out := make([]UnitState, 0, len(units))
+	for _, u := range units {
+		// One unit per call: the reply names each unit by its primary
+		// name (mysql.service asked, mariadb.service answered) and skips
+		// names systemd finds invalid, so a batch cannot be lined up with
+		// the question reliably.
+		st, err := conn.ListUnitsByNamesContext(ctx, []string{u})
+		if err != nil {
+			return nil, fmt.Errorf("asking systemd for %s: %w", u, err)
+		}
+		if len(st) != 1 {
+			return nil, fmt.Errorf("asking systemd for %s: %d units in the reply", u, len(st))
+		}
+		us := UnitState{Name: u, LoadState: st[0].LoadState, ActiveState: st[0].ActiveState, SubState: st[0].SubState}
+		if us.ActiveState == "active" && isService(st[0].Name) {
+			// The PID is a detail for the admin; a unit whose property
+			// cannot be read is reported without it.
+			if p, err := conn.GetServicePropertyContext(ctx, st[0].Name, "MainPID"); err == nil {
+				if pid, ok := p.Value.Value().(uint32); ok {
+					us.MainPID = pid
+				}
+			}
+		}
+		out = append(out, us)
 	}
 	return out, nil
 }
 
-// UnitResult maps a unit's state to a check state: active is fine,
-// activating/reloading/deactivating is on its way (WARNING), anything else
-// means the PBX service is not running (CRITICAL).
-func UnitResult(name string, u UnitState) plugin.Result {
-	desc := fmt.Sprintf("%s: unit %s %s/%s", name, u.Name, u.Active, u.Sub)
-	switch {
-	case u.Load == "not-found":
-		return plugin.Resultf(plugin.Critical, "%s: unit %s not found", name, u.Name)
-	case u.Active == "active":
-		return plugin.Result{State: plugin.OK, Summary: desc}
-	case u.Active == "activating" || u.Active == "reloading" || u.Active == "deactivating":
-		return plugin.Result{State: plugin.Warning, Summary: desc}
+func isService(unit string) bool { return strings.HasSuffix(unit, ".service") }
+
+// connect is dbus.NewWithContext with both errors kept: the system bus,
+// else, as root, systemd's private socket, which works while dbus-daemon
+// is down. The library would report only the second failure.
+func connect(ctx context.Context) (*dbus.Conn, error) {
+	conn, err := dbus.NewSystemConnectionContext(ctx)
+	if err == nil {
+		return conn, nil
 	}
-	return plugin.Result{State: plugin.Critical, Summary: desc}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("connecting to systemd over the D-Bus system bus: %w", err)
+	}
+	conn, err2 := dbus.NewSystemdConnectionContext(ctx)
+	if err2 != nil {
+		return nil, fmt.Errorf("connecting to systemd over the D-Bus system bus: %v; over its private socket: %w", err, err2)
+	}
+	return conn, nil
 }

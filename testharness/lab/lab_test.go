@@ -337,9 +337,19 @@ func TestSSHWithClusterKeyAndKnownHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := s.CombinedOutput("ip -o -4 addr show dev clu0")
-	if err != nil || !strings.Contains(string(out), "198.51.100.2/24") {
-		t.Errorf("remote command ran elsewhere: %q, %v", out, err)
+	// The cluster key is pinned to pbxha-peer: it answers `state` from
+	// node2's own state file, and refuses anything else (no shell).
+	out, err := s.Output("state")
+	if err != nil || !strings.Contains(string(out), `"node":"node2"`) {
+		t.Errorf("state over ssh: %q, %v", out, err)
+	}
+	s2, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = s2.Output("ip -o -4 addr show dev clu0")
+	if err == nil || strings.Contains(string(out), "198.51.100.2/24") {
+		t.Errorf("the cluster key ran a shell command: %q, %v", out, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"log"
 	"os"
 	"os/exec"
@@ -36,6 +37,10 @@ The lab root is $PBXLAB_ROOT (default /tmp/pbxlab); --root overrides it.
 `
 
 func main() {
+	// A caller holding the lab lock (`flock /tmp/pbxlab.lock pbxlab ...`)
+	// passes its descriptor down; without close-on-exec every daemon we
+	// start would inherit it and hold the lock long after the caller exits.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -111,8 +111,10 @@ type SSH struct {
 	KeyFile        string   `toml:"key_file"`
 	KnownHosts     string   `toml:"known_hosts"`
 	ConnectTimeout Duration `toml:"connect_timeout"`
-	// Command is the pbxha binary run on the peer (a fixed set of
-	// subcommands, never a shell string).
+	// Command is the path of pbxha-peer on the nodes: each node's
+	// authorized_keys pins the cluster key to it (command="...",restrict),
+	// and the client sends only a subcommand of its fixed grammar, never a
+	// shell string. Used by the docs and the lab to write that line.
 	Command string `toml:"command"`
 }
 

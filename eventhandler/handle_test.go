@@ -1,0 +1,191 @@
+package eventhandler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pbxha/lib/cluster"
+	"pbxha/lib/config"
+	"pbxha/lib/failover"
+	"pbxha/lib/mail"
+)
+
+// writeConfig writes a cluster.toml for node2 whose SMTP server is a
+// closed loopback port, so every mail is spooled.
+func writeConfig(t *testing.T) (*config.Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	text := `cluster_id = "lab"
+node = "node2"
+state_file = "` + dir + `/state.json"
+run_dir = "` + dir + `/run"
+admin_email = "admin@example.net"
+failover_services = ["pbx_master_alive", "pbx_cluster"]
+[vip]
+address = "192.0.2.10/24"
+interface = "tel0"
+[[nodes]]
+name = "node1"
+[[nodes]]
+name = "node2"
+[smtp]
+host = "127.0.0.1"
+port = ` + itoa(port) + `
+from = "pbxha@node2.example.net"
+tls = "none"
+spool_dir = "` + dir + `/spool"
+`
+	path := filepath.Join(dir, "cluster.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, path
+}
+
+func itoa(n int) string {
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+func TestHandleIgnores(t *testing.T) {
+	cfg, path := writeConfig(t)
+	for _, args := range [][]string{
+		{"--service", "pbx_master_alive", "--state", "CRITICAL", "--state-type", "SOFT", "--attempt", "1"},
+		{"--service", "pbx_master_alive", "--state", "WARNING", "--state-type", "HARD", "--attempt", "3"},
+		{"--service", "pbx_master_alive", "--state", "OK", "--state-type", "HARD", "--attempt", "1"},
+		{"--service", "pbx_disk", "--state", "CRITICAL", "--state-type", "HARD", "--attempt", "3"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(append([]string{"handle", "--config", path}, args...), &out, &errb)
+		if code != ExitOK || !strings.Contains(errb.String(), "nothing to do") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+	st, _ := cluster.ReadState(cfg.StateFile)
+	if st.Role != cluster.Slave {
+		t.Fatalf("state changed: %+v", st)
+	}
+	log, err := os.ReadFile(filepath.Join(cfg.RunDir, "eventhandler.log"))
+	if err != nil || strings.Count(string(log), "nothing to do") != 4 {
+		t.Fatalf("log: %v\n%s", err, log)
+	}
+}
+
+func TestHandleDryRun(t *testing.T) {
+	cfg, path := writeConfig(t)
+	var out, errb bytes.Buffer
+	code := Main([]string{"handle", "--config", path, "--dry-run", "--service", "pbx_master_alive", "--state", "CRITICAL", "--state-type", "HARD", "--attempt", "3"}, &out, &errb)
+	if code != ExitOK || !strings.Contains(out.String(), "promote") || !strings.Contains(out.String(), "bind 192.0.2.10/24 to tel0") {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
+		t.Fatalf("dry run changed the state: %+v", st)
+	}
+	if mail.Pending(cfg.SMTP.SpoolDir) != 0 {
+		t.Fatal("dry run wrote mail")
+	}
+}
+
+func fakeOps(dup net.HardwareAddr) failover.Ops {
+	return failover.Ops{
+		Fence: func(context.Context) (failover.FenceResult, error) {
+			return failover.FenceResult{}, errors.New("unreachable")
+		},
+		DetectDup: func(context.Context, string, netip.Addr) (net.HardwareAddr, bool, error) {
+			return dup, dup != nil, nil
+		},
+		AddVIP: func(string, netip.Prefix) error { return nil },
+		GARP: func(context.Context, string, netip.Addr, int, time.Duration) (int, time.Time, error) {
+			return 2, time.Now(), nil
+		},
+		RunCommand: func(context.Context, []string) error { return nil },
+	}
+}
+
+func TestPromoteMailSpooled(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	var out, errb bytes.Buffer
+	h := &handler{cfg: cfg, log: newLogger(cfg.RunDir, &errb), out: &out, ops: fakeOps(nil),
+		trigger: failover.Trigger{Service: "pbx_master_alive", State: "CRITICAL", StateType: "HARD", Attempt: 3, Output: "node1 unreachable"}}
+	if code := h.run(); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Master || st.Epoch != 2 {
+		t.Fatalf("state %+v", st)
+	}
+	ents, _ := os.ReadDir(cfg.SMTP.SpoolDir)
+	if len(ents) != 1 {
+		t.Fatalf("%d spooled, want 1 (SMTP is down)\n%s", len(ents), errb.String())
+	}
+	b, _ := os.ReadFile(filepath.Join(cfg.SMTP.SpoolDir, ents[0].Name()))
+	for _, want := range []string{"[lab] FAILOVER: node2 is now master (epoch 2", "node1 unreachable", "role=master epoch=2", "node2: master (epoch 2)"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("spooled mail lacks %q:\n%s", want, b)
+		}
+	}
+	// Run again: already master, nothing done, nothing mailed.
+	if code := h.run(); code != ExitOK || mail.Pending(cfg.SMTP.SpoolDir) != 1 {
+		t.Fatalf("rerun: exit %d, %d spooled", code, mail.Pending(cfg.SMTP.SpoolDir))
+	}
+}
+
+func TestPromoteRefusedSplitBrain(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	var out, errb bytes.Buffer
+	h := &handler{cfg: cfg, log: newLogger(cfg.RunDir, &errb), out: &out, ops: fakeOps(net.HardwareAddr{2, 0, 0, 0, 0, 1}),
+		trigger: failover.Trigger{Service: "pbx_master_alive", State: "CRITICAL", StateType: "HARD", Attempt: 3}}
+	if code := h.run(); code != ExitRefused {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitRefused, errb.String())
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
+		t.Fatalf("state %+v", st)
+	}
+	ents, _ := os.ReadDir(cfg.SMTP.SpoolDir)
+	if len(ents) != 1 {
+		t.Fatalf("%d spooled", len(ents))
+	}
+	b, _ := os.ReadFile(filepath.Join(cfg.SMTP.SpoolDir, ents[0].Name()))
+	if !strings.Contains(string(b), "refusing to take the VIP: still answered by MAC 02:00:00:00:00:01 (possible split brain)") || !strings.Contains(string(b), `"urgent": true`) {
+		t.Fatalf("mail: %s", b)
+	}
+}
+
+func TestHandleWaitsForLock(t *testing.T) {
+	cfg, path := writeConfig(t)
+	unlock, err := failover.Lock(context.Background(), filepath.Join(cfg.RunDir, "failover.lock"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the "first handler" holds the lock it finishes the promote.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Master, Epoch: 2})
+		unlock()
+	}()
+	var out, errb bytes.Buffer
+	code := Main([]string{"handle", "--config", path, "--service", "pbx_master_alive", "--state", "CRITICAL", "--state-type", "HARD", "--attempt", "3"}, &out, &errb)
+	if code != ExitOK || !strings.Contains(errb.String(), "already master") || strings.Contains(errb.String(), "step ") {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+}

@@ -1,0 +1,193 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pbxha/lib/cluster"
+	"pbxha/lib/config"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	return &config.Config{
+		Node:             "node2",
+		StateFile:        filepath.Join(t.TempDir(), "state.json"),
+		FailoverServices: []string{"pbx_master_alive", "pbx_cluster", "pbx_net_failover"},
+		Nodes:            []config.Node{{Name: "node1"}, {Name: "node2"}},
+		VIP:              config.VIP{Address: "192.0.2.10/24", Interface: "tel0"},
+		Services:         []config.Service{{Name: "kamailio", Start: []string{"start-kamailio"}}, {Name: "ami", Start: []string{"start-ami"}}},
+		Failover:         config.Failover{GARPCount: 3, GARPInterval: config.Duration{Duration: time.Millisecond}},
+	}
+}
+
+func TestDecide(t *testing.T) {
+	cfg := testConfig(t)
+	for _, c := range []struct {
+		svc, state, typ, role string
+		want                  Action
+		reason                string
+	}{
+		{"pbx_master_alive", "CRITICAL", "HARD", cluster.Slave, ActPromote, "on the slave"},
+		{"pbx_net_failover", "critical", "hard", cluster.Slave, ActPromote, "on the slave"},
+		{"pbx_cluster", "CRITICAL", "HARD", cluster.Master, ActDemote, "on the master"},
+		{"pbx_master_alive", "CRITICAL", "HARD", cluster.Master, Ignore, "already master"},
+		{"pbx_master_alive", "CRITICAL", "SOFT", cluster.Slave, Ignore, "waiting for HARD"},
+		{"pbx_master_alive", "WARNING", "HARD", cluster.Slave, Ignore, "only CRITICAL"},
+		{"pbx_master_alive", "UNKNOWN", "HARD", cluster.Slave, Ignore, "only CRITICAL"},
+		{"pbx_master_alive", "OK", "HARD", cluster.Slave, Ignore, "never fails back"},
+		{"pbx_disk", "CRITICAL", "HARD", cluster.Slave, Ignore, "not failover class"},
+		{"pbx_master_alive", "CRITICAL", "HARD", cluster.Standby, Ignore, "standby"},
+		{"pbx_master_alive", "CRITICAL", "HARD", "", Ignore, "unknown"},
+	} {
+		d := Decide(cfg, Trigger{Service: c.svc, State: c.state, StateType: c.typ, Attempt: 3}, c.role)
+		if d.Action != c.want || !strings.Contains(d.Reason, c.reason) {
+			t.Errorf("%s %s %s role %q: %s (%s); want %s (%q)", c.svc, c.state, c.typ, c.role, d.Action, d.Reason, c.want, c.reason)
+		}
+	}
+}
+
+func TestLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "failover.lock")
+	unlock, err := Lock(context.Background(), path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if _, err := Lock(context.Background(), path, 200*time.Millisecond); !errors.Is(err, ErrLocked) || time.Since(t0) < 200*time.Millisecond {
+		t.Fatalf("second lock: %v after %s; want ErrLocked after the wait", err, time.Since(t0))
+	}
+	go func() { time.Sleep(100 * time.Millisecond); unlock() }()
+	unlock2, err := Lock(context.Background(), path, 5*time.Second)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	unlock2()
+}
+
+type fakes struct {
+	vipAdded  atomic.Int32
+	started   []string
+	dupMAC    net.HardwareAddr
+	fence     FenceResult
+	fenceErr  error
+	failStart string
+}
+
+func (f *fakes) ops() Ops {
+	return Ops{
+		Fence: func(context.Context) (FenceResult, error) { return f.fence, f.fenceErr },
+		DetectDup: func(context.Context, string, netip.Addr) (net.HardwareAddr, bool, error) {
+			return f.dupMAC, f.dupMAC != nil, nil
+		},
+		AddVIP: func(string, netip.Prefix) error { f.vipAdded.Add(1); return nil },
+		GARP: func(ctx context.Context, _ string, _ netip.Addr, count int, _ time.Duration) (int, time.Time, error) {
+			return 2 * count, time.Now(), nil
+		},
+		RunCommand: func(_ context.Context, argv []string) error {
+			if argv[0] == f.failStart {
+				return errors.New("exit status 1")
+			}
+			f.started = append(f.started, argv[0])
+			return nil
+		},
+	}
+}
+
+func names(r *Report) string {
+	var s []string
+	for _, st := range r.Steps {
+		s = append(s, st.Name)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestPromote(t *testing.T) {
+	ctx := context.Background()
+	t.Run("peer down", func(t *testing.T) {
+		cfg := testConfig(t)
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+		f := &fakes{fenceErr: errors.New("no route to host")}
+		r, err := Promote(ctx, cfg, Options{}, f.ops())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(r); got != "fence,dad,vip,garp,databases,service,service,state" {
+			t.Fatalf("steps %s", got)
+		}
+		if f.vipAdded.Load() != 1 || strings.Join(f.started, " ") != "start-kamailio start-ami" || r.GARPSent != 6 {
+			t.Fatalf("vip %d, started %v, garp %d", f.vipAdded.Load(), f.started, r.GARPSent)
+		}
+		st, _ := cluster.ReadState(cfg.StateFile)
+		if st.Role != cluster.Master || st.Epoch != 2 || r.Epoch != 2 {
+			t.Fatalf("state %+v", st)
+		}
+		// A rerun (after a crash, or a second handler) keeps the epoch.
+		if r, err := Promote(ctx, cfg, Options{}, f.ops()); err != nil || r.Epoch != 2 {
+			t.Fatalf("rerun: epoch %d, %v", r.Epoch, err)
+		}
+	})
+	t.Run("epoch past the peer's", func(t *testing.T) {
+		cfg := testConfig(t)
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+		f := &fakes{fence: FenceResult{Reached: true, Demoted: true, PeerEpoch: 7}}
+		r, err := Promote(ctx, cfg, Options{}, f.ops())
+		if err != nil || r.Epoch != 8 {
+			t.Fatalf("epoch %d, %v; want 8", r.Epoch, err)
+		}
+	})
+	t.Run("split brain refused", func(t *testing.T) {
+		cfg := testConfig(t)
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+		f := &fakes{dupMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, fenceErr: errors.New("timeout")}
+		r, err := Promote(ctx, cfg, Options{}, f.ops())
+		if !errors.Is(err, ErrRefused) || !strings.Contains(r.Refused, "still answered by MAC 02:00:00:00:00:01 (possible split brain)") {
+			t.Fatalf("err %v, refused %q", err, r.Refused)
+		}
+		if f.vipAdded.Load() != 0 || len(f.started) != 0 {
+			t.Fatal("VIP taken or services started despite the refusal")
+		}
+		if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
+			t.Fatalf("state changed: %+v", st)
+		}
+		// --force, or a peer that confirmed its demotion (stale ARP), go on.
+		if _, err := Promote(ctx, cfg, Options{Force: true}, f.ops()); err != nil || f.vipAdded.Load() != 1 {
+			t.Fatalf("--force: %v", err)
+		}
+	})
+	t.Run("service fails", func(t *testing.T) {
+		cfg := testConfig(t)
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+		f := &fakes{fenceErr: errors.New("down"), failStart: "start-kamailio"}
+		r, err := Promote(ctx, cfg, Options{}, f.ops())
+		if err == nil || !strings.Contains(err.Error(), "starting kamailio") || r.Failed() == nil {
+			t.Fatalf("err %v", err)
+		}
+		if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
+			t.Fatalf("state written despite the failure: %+v", st)
+		}
+		if !strings.Contains(names(r), "garp") {
+			t.Fatalf("GARP not waited for: %s", names(r))
+		}
+	})
+}
+
+func TestGARPFrames(t *testing.T) {
+	fr, err := garpFrames(net.HardwareAddr{2, 0, 0, 0, 0, 2}, netip.MustParseAddr("192.0.2.10"))
+	if err != nil || len(fr) != 2 {
+		t.Fatal(err)
+	}
+	for i, f := range fr {
+		// Every frame is a claim of the VIP by our MAC (what DAD on the
+		// peer would see), in request then reply form.
+		if len(f) < 42 || f[21] != byte(i+1) {
+			t.Fatalf("frame %d: op %d", i, f[21])
+		}
+	}
+}

@@ -1,0 +1,356 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"pbxha/lib/cluster"
+	"pbxha/lib/config"
+)
+
+// Step deadlines. The whole promote must finish well inside Icinga's
+// EventCommand timeout (60 s by default).
+const (
+	FenceTimeout   = 5 * time.Second
+	DADTimeout     = 500 * time.Millisecond
+	VIPTimeout     = 2 * time.Second
+	ServiceTimeout = 20 * time.Second
+	StateTimeout   = 2 * time.Second
+)
+
+// StepResult is one step as the log and the email show it.
+type StepResult struct {
+	Name     string
+	Start    time.Time
+	Duration time.Duration
+	Result   string // what happened, one line
+	Err      error
+}
+
+func (s StepResult) String() string {
+	st := "ok"
+	if s.Err != nil {
+		st = "FAILED"
+	}
+	msg := s.Result
+	if s.Err != nil {
+		msg = s.Err.Error()
+	}
+	return fmt.Sprintf("%-9s %-6s %8.1f ms  %s", s.Name, st, float64(s.Duration.Microseconds())/1000, msg)
+}
+
+// FenceResult is what the old master said to `demote`.
+type FenceResult struct {
+	Reached   bool   // it answered on the cluster network
+	Demoted   bool   // it confirmed it released the VIP and is standby
+	PeerEpoch uint64 // its epoch as it reported it
+	Detail    string
+}
+
+// Ops are the side effects of a promote; zero fields take the real thing
+// (tests replace them).
+type Ops struct {
+	Fence      func(ctx context.Context) (FenceResult, error)
+	DetectDup  func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error)
+	AddVIP     func(iface string, vip netip.Prefix) error
+	GARP       func(ctx context.Context, iface string, ip netip.Addr, count int, interval time.Duration) (int, time.Time, error)
+	PromoteDBs func(ctx context.Context) (string, error)
+	RunCommand func(ctx context.Context, argv []string) error
+	ReadState  func(path string) (cluster.State, error)
+	WriteState func(path string, s cluster.State) error
+	Logf       func(format string, args ...any)
+	Now        func() time.Time
+}
+
+// Options change a promote.
+type Options struct {
+	Force  bool   // take the VIP even when another MAC answers for it
+	Reason string // recorded in the state file
+}
+
+// Report is the outcome of a promote.
+type Report struct {
+	Steps      []StepResult
+	Refused    string // non-empty: split-brain guard refused (no VIP taken)
+	Epoch      uint64
+	Start      time.Time
+	VIPAt      time.Duration // from Start to VIP bound (0: not bound)
+	ServicesAt time.Duration // from Start to services started
+	GARPSent   int
+}
+
+// Failed is the first failed step, or nil.
+func (r *Report) Failed() *StepResult {
+	for i := range r.Steps {
+		if r.Steps[i].Err != nil {
+			return &r.Steps[i]
+		}
+	}
+	return nil
+}
+
+// ErrRefused marks a promote stopped by the split-brain guard.
+var ErrRefused = errors.New("refusing to take the VIP")
+
+func (o *Ops) defaults() {
+	if o.DetectDup == nil {
+		o.DetectDup = func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error) {
+			return cluster.DetectDuplicate(ctx, iface, ip, nil)
+		}
+	}
+	if o.AddVIP == nil {
+		o.AddVIP = cluster.AddVIP
+	}
+	if o.GARP == nil {
+		o.GARP = GARP
+	}
+	if o.PromoteDBs == nil {
+		o.PromoteDBs = func(context.Context) (string, error) { return "not yet (issue 9): databases left as they are", nil }
+	}
+	if o.RunCommand == nil {
+		o.RunCommand = RunCommand
+	}
+	if o.ReadState == nil {
+		o.ReadState = cluster.ReadState
+	}
+	if o.WriteState == nil {
+		o.WriteState = cluster.WriteState
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Fence == nil {
+		o.Fence = func(context.Context) (FenceResult, error) {
+			return FenceResult{}, errors.New("no way to reach the peer")
+		}
+	}
+}
+
+// RunCommand runs argv without a shell, bounded by ctx; its output is
+// returned in the error when it fails.
+func RunCommand(ctx context.Context, argv []string) error {
+	if len(argv) == 0 {
+		return errors.New("no command")
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 300 {
+			msg = msg[len(msg)-300:]
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: no end within its deadline: %v %s", argv[0], err, msg)
+		}
+		return fmt.Errorf("%s: %v %s", argv[0], err, msg)
+	}
+	return nil
+}
+
+// Plan lists the steps a promote would take, for --dry-run.
+func Plan(cfg *config.Config) []string {
+	p := []string{
+		fmt.Sprintf("fence: ask %s over SSH to demote (deadline %s); carry on if unreachable", peerName(cfg), FenceTimeout),
+		fmt.Sprintf("dad: ARP duplicate address detection for %s on %s (%s); refuse if another MAC answers and the peer did not confirm", cfg.VIP.Address, cfg.VIP.Interface, DADTimeout),
+		fmt.Sprintf("vip: bind %s to %s", cfg.VIP.Address, cfg.VIP.Interface),
+		fmt.Sprintf("garp: %d request+reply pairs, %s apart, in the background", cfg.Failover.GARPCount, cfg.Failover.GARPInterval.Duration),
+		"databases: not yet (issue 9)",
+	}
+	for _, s := range cfg.Services {
+		p = append(p, fmt.Sprintf("service %s: %s (deadline %s)", s.Name, strings.Join(s.Start, " "), ServiceTimeout))
+	}
+	p = append(p, fmt.Sprintf("state: write role=master, epoch+1 to %s", cfg.StateFile))
+	return p
+}
+
+func peerName(cfg *config.Config) string {
+	if p := cfg.Peer(); p != nil {
+		return p.Name
+	}
+	return "the peer"
+}
+
+// Promote makes this node master. It returns a report even on error; the
+// error is ErrRefused (wrapped) when the split-brain guard refused.
+func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Report, error) {
+	ops.defaults()
+	r := &Report{Start: ops.Now()}
+	step := func(name string, timeout time.Duration, fn func(ctx context.Context) (string, error)) error {
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		t0 := ops.Now()
+		res, err := fn(sctx)
+		s := StepResult{Name: name, Start: t0, Duration: ops.Now().Sub(t0), Result: res, Err: err}
+		r.Steps = append(r.Steps, s)
+		ops.Logf("step %s", s)
+		return err
+	}
+	vip, err := netip.ParsePrefix(cfg.VIP.Address)
+	if err != nil {
+		return r, fmt.Errorf("vip.address %q: %v", cfg.VIP.Address, err)
+	}
+	own, err := ops.ReadState(cfg.StateFile)
+	if err != nil {
+		return r, err
+	}
+
+	// (a) fence, in the background: an unreachable old master (the normal
+	// master-down case) costs its whole connect timeout, which must not
+	// delay the VIP when DAD shows the address free. Its answer is waited
+	// for when DAD finds the VIP taken, and before the epoch is written.
+	var (
+		fence     FenceResult
+		fenceStep StepResult
+		fenceDone = make(chan struct{})
+		fenceJoin sync.Once
+	)
+	fenceT0 := ops.Now()
+	go func() {
+		defer close(fenceDone)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FenceTimeout)
+		defer cancel()
+		t0 := fenceT0
+		f, err := ops.Fence(fctx)
+		fence = f
+		var res string
+		switch {
+		case err != nil:
+			res = "peer not reached (" + err.Error() + "): carrying on"
+		case f.Demoted:
+			res = "peer demoted: " + f.Detail
+		default:
+			res = "peer reached but did not confirm: " + f.Detail
+		}
+		fenceStep = StepResult{Name: "fence", Start: t0, Duration: ops.Now().Sub(t0), Result: res}
+	}()
+	joinFence := func() {
+		fenceJoin.Do(func() {
+			<-fenceDone
+			r.Steps = append(r.Steps, fenceStep)
+			ops.Logf("step %s", fenceStep)
+		})
+	}
+	defer func() {
+		joinFence()
+		slices.SortStableFunc(r.Steps, func(a, b StepResult) int { return a.Start.Compare(b.Start) })
+	}()
+
+	// (b) duplicate address detection: the split-brain guard.
+	var dupErr error
+	step("dad", DADTimeout, func(ctx context.Context) (string, error) {
+		mac, dup, err := ops.DetectDup(ctx, cfg.VIP.Interface, vip.Addr())
+		switch {
+		case err != nil:
+			return "", err
+		case !dup:
+			return "no other MAC answers for " + vip.Addr().String(), nil
+		}
+		joinFence() // the VIP is taken: did its holder agree to let go?
+		switch {
+		case fence.Demoted:
+			return fmt.Sprintf("%s still answered by %s, but the peer confirmed its demotion (stale ARP)", vip.Addr(), mac), nil
+		case o.Force:
+			return fmt.Sprintf("%s still answered by %s: taking it anyway (--force)", vip.Addr(), mac), nil
+		}
+		r.Refused = fmt.Sprintf("refusing to take the VIP: still answered by MAC %s (possible split brain)", mac)
+		dupErr = fmt.Errorf("%w: still answered by MAC %s (possible split brain)", ErrRefused, mac)
+		return "", dupErr
+	})
+	if dupErr != nil {
+		return r, dupErr
+	}
+	if f := r.Failed(); f != nil {
+		return r, fmt.Errorf("step %s: %w", f.Name, f.Err)
+	}
+
+	// (c) the VIP, then (d) gratuitous ARP in the background.
+	if err := step("vip", VIPTimeout, func(ctx context.Context) (string, error) {
+		if err := ops.AddVIP(cfg.VIP.Interface, vip); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s bound to %s", vip, cfg.VIP.Interface), nil
+	}); err != nil {
+		return r, fmt.Errorf("step vip: %w", err)
+	}
+	r.VIPAt = ops.Now().Sub(r.Start)
+
+	count, interval := cfg.Failover.GARPCount, cfg.Failover.GARPInterval.Duration
+	garpBudget := time.Duration(max(count, 1))*interval + 2*time.Second
+	gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), garpBudget)
+	var (
+		wg      sync.WaitGroup
+		garpRes StepResult
+	)
+	garpT0 := ops.Now()
+	wg.Go(func() {
+		defer gcancel()
+		t0 := garpT0
+		n, first, err := ops.GARP(gctx, cfg.VIP.Interface, vip.Addr(), count, interval)
+		garpRes = StepResult{Name: "garp", Start: t0, Duration: ops.Now().Sub(t0), Err: err,
+			Result: fmt.Sprintf("%d frames (request+reply) on %s, first %.1f ms after start", n, cfg.VIP.Interface, float64(first.Sub(r.Start).Microseconds())/1000)}
+		r.GARPSent = n
+	})
+	waitGARP := func() {
+		wg.Wait()
+		r.Steps = append(r.Steps, garpRes)
+		ops.Logf("step %s", garpRes)
+	}
+
+	// (e) databases.
+	if err := step("databases", ServiceTimeout, ops.PromoteDBs); err != nil {
+		waitGARP()
+		return r, fmt.Errorf("step databases: %w", err)
+	}
+
+	// (f) services, in order.
+	for _, s := range cfg.Services {
+		if len(s.Start) == 0 {
+			continue
+		}
+		if err := step("service", ServiceTimeout, func(ctx context.Context) (string, error) {
+			if err := ops.RunCommand(ctx, s.Start); err != nil {
+				return "", fmt.Errorf("starting %s: %w", s.Name, err)
+			}
+			return s.Name + " started", nil
+		}); err != nil {
+			waitGARP()
+			return r, fmt.Errorf("step service: %w", err)
+		}
+	}
+	r.ServicesAt = ops.Now().Sub(r.Start)
+
+	// (g) state: the epoch moves past anything either node has seen.
+	joinFence()
+	epoch := max(own.Epoch, fence.PeerEpoch) + 1
+	if own.Role == cluster.Master {
+		epoch = own.Epoch // a rerun after a crash keeps its epoch
+	}
+	err = step("state", StateTimeout, func(ctx context.Context) (string, error) {
+		st := cluster.State{Node: own.Node, Role: cluster.Master, Epoch: epoch, Since: ops.Now().UTC(), Reason: o.Reason}
+		if st.Node == "" && cfg.Self() != nil {
+			st.Node = cfg.Self().Name
+		}
+		if err := ops.WriteState(cfg.StateFile, st); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("role=master epoch=%d", epoch), nil
+	})
+	r.Epoch = epoch
+	waitGARP()
+	if err != nil {
+		return r, fmt.Errorf("step state: %w", err)
+	}
+	return r, nil
+}

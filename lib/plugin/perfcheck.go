@@ -4,13 +4,19 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
-var (
-	perfValue = regexp.MustCompile(`^(U|-?[0-9]+(\.[0-9]+)?)(s|ms|us|%|B|KB|MB|GB|TB|c)?$`)
-	perfNum   = regexp.MustCompile(`^(-?[0-9]+(\.[0-9]+)?)?$`)
-	perfRange = regexp.MustCompile(`^(@?(~|-?[0-9]+(\.[0-9]+)?)?(:(-?[0-9]+(\.[0-9]+)?)?)?)$`)
-)
+// The expressions are compiled on first use, not at start-up: every plugin
+// binary links this package, and only tests call SplitPerfdata.
+var perfRes = sync.OnceValues(func() (*regexp.Regexp, *regexp.Regexp) {
+	return regexp.MustCompile(`^(U|-?[0-9]+(\.[0-9]+)?)(s|ms|us|%|B|KB|MB|GB|TB|c)?$`),
+		regexp.MustCompile(`^(-?[0-9]+(\.[0-9]+)?)?$`)
+})
+
+var perfRange = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(@?(~|-?[0-9]+(\.[0-9]+)?)?(:(-?[0-9]+(\.[0-9]+)?)?)?)$`)
+})
 
 // SplitPerfdata splits perfdata text into its items, honouring quoted
 // labels, and checks each against the monitoring-plugins guidelines: label,
@@ -19,6 +25,7 @@ var (
 // prove their perfdata is valid.
 func SplitPerfdata(s string) ([]string, error) {
 	var items []string
+	perfValue, perfNum := perfRes()
 	s = strings.TrimSpace(s)
 	for s != "" {
 		var label string
@@ -61,7 +68,7 @@ func SplitPerfdata(s string) ([]string, error) {
 			return items, fmt.Errorf("%s: value %q is not [-0-9.] or U with a known UOM", label, fields[0])
 		}
 		for i, f := range fields[1:] {
-			re := perfRange
+			re := perfRange()
 			if i >= 2 {
 				re = perfNum
 			}

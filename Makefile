@@ -56,8 +56,10 @@ labtest: build
 	$(BIN)/pbxlab up
 	PBXHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 $(LAB_PKGS); rc=$$?; $(BIN)/pbxlab down; exit $$rc
 
+# Regenerates BENCHMARKS.md: every local check beside its monitoring-plugins
+# peer on the same work, medians of wall, CPU and peak RSS, in one run.
 bench: deps build
-	$(GO) run ./scripts/bench -bin $(BIN)
+	$(GO) run ./scripts/bench -bin $(BIN) -out BENCHMARKS.md
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -244,7 +244,7 @@ func (o *options) checkUnits(ctx context.Context, env *plugin.Env, d deps, svcs 
 		return viaProc
 	}
 	if sctx.Err() != nil {
-		err = fmt.Errorf("systemd did not answer over D-Bus within %s", budget.Round(time.Millisecond))
+		err = fmt.Errorf("systemd did not answer over D-Bus within %s", budget.Round(100*time.Millisecond))
 	}
 	msg := plugin.Clean(err.Error(), 2*plugin.MaxPeerText)
 	if !booted {

@@ -29,9 +29,15 @@
 //	state
 //	time
 //	probe METHOD TIMEOUT_MS COUNT INTERVAL_MS PORTS ADDR...
+//	demote
+//	manifest INDEX CHECKSUM SINCE_S
 //
 // METHOD is icmp, tcp, both or banner (lib/probe); PORTS is "-" or up to 8
-// ports joined by commas ("22,5060"); 1 to 32 ADDRs. Adding a subcommand
+// ports joined by commas ("22,5060"); 1 to 32 ADDRs. `demote` releases
+// the VIP, stops the PBX services and writes role standby (the fencing
+// step of the other node's promote). `manifest` streams the listing of the
+// INDEXth of this node's own [sync] dirs (never a path from the network)
+// for check_pbx_fs_sync, then the JSON reply. Adding a subcommand
 // is one entry in the table in serve.go and its handler.
 //
 // `time` writes "ready" on stderr, waits (at most 5 s) for a line or the

@@ -61,10 +61,11 @@ const Ready = "ready"
 const pingWait = 5 * time.Second
 
 var commands = map[string]*command{
-	"version": {name: "version", run: (*Server).version},
-	"state":   {name: "state", run: (*Server).state},
-	"time":    {name: "time", run: (*Server).time},
-	"demote":  {name: "demote", run: (*Server).demote},
+	"version":  {name: "version", run: (*Server).version},
+	"state":    {name: "state", run: (*Server).state},
+	"time":     {name: "time", run: (*Server).time},
+	"demote":   {name: "demote", run: (*Server).demote},
+	"manifest": {name: "manifest", run: (*Server).manifest, params: manifestParams},
 	"probe": {name: "probe", run: (*Server).probe, params: []param{
 		{name: "METHOD", kind: kindWord, words: []string{string(probe.ICMP), string(probe.TCP), string(probe.Both), string(probe.Banner)}},
 		{name: "TIMEOUT_MS", kind: kindInt, min: 1, max: 5000},

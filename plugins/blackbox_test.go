@@ -110,6 +110,19 @@ func TestEveryPluginContract(t *testing.T) {
 					t.Errorf("%v: exit %d, first line %q (all: %q)", b.args, code, first, all)
 				}
 			}
+			// A config that is missing or not TOML: UNKNOWN naming the
+			// file (and the line).
+			badCfg := filepath.Join(dir, "bad.toml")
+			os.WriteFile(badCfg, []byte("node = \"n1\"\n[vip\naddress = 1\n"), 0o640)
+			for _, c := range []struct{ path, want string }{
+				{filepath.Join(dir, "missing.toml"), "UNKNOWN - reading config: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory"},
+				{badCfg, "UNKNOWN - " + badCfg + ": line 3: "},
+			} {
+				code, first, all := runBin(t, bin, "--config", c.path, "-t", "3")
+				if code != 3 || !strings.HasPrefix(first, name2prefix(name)+" "+c.want) {
+					t.Errorf("--config %s: exit %d, first line %q, want %q (all: %q)", c.path, code, first, c.want, all)
+				}
+			}
 			// A node in standby is neither master nor slave: every role-bound
 			// check skips there, through the state file named in the config.
 			for _, role := range []string{plugin.RoleMaster, plugin.RoleSlave} {

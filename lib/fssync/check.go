@@ -2,8 +2,10 @@ package fssync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"pbxha/lib/rsyncd"
 	"strconv"
@@ -148,7 +150,18 @@ func (c *checkConfig) check(ctx context.Context, env *plugin.Env) plugin.Result 
 		return plugin.UsageResult(err)
 	}
 	env.Step("connecting to the peer over SSH")
-	pc, err := peer.Dial(ctx, cfg)
+	// Most of what is left of -t, not all: a peer that does not answer
+	// is UNKNOWN ("cannot ask"), not this check's timeout.
+	dctx, dcancel := context.WithTimeout(ctx, dialWait(ctx))
+	t0 := time.Now()
+	pc, err := peer.Dial(dctx, cfg)
+	// The SSH handshake's own deadline (the same instant) may fire before
+	// the context's timer does: either means the peer did not answer.
+	late := dctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
+	if err != nil && late && ctx.Err() == nil {
+		err = fmt.Errorf("no answer within %s", time.Since(t0).Round(100*time.Millisecond))
+	}
+	dcancel()
 	if err != nil {
 		return plugin.Resultf(plugin.Unknown, "cannot ask the peer: %s", plugin.Clean(err.Error(), 0))
 	}
@@ -175,6 +188,16 @@ func (c *checkConfig) check(ctx context.Context, env *plugin.Env) plugin.Result 
 		results[i] = DirResult{Dir: d, Diff: diff, Err: err}
 	}
 	return Evaluate(results, Policy{Count: c.count, Age: agePair(c.ageWarn, c.ageCrit), Now: time.Now()})
+}
+
+// dialWait is the share of -t the SSH connection to the peer may take.
+func dialWait(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 10 * time.Second
+	}
+	left := time.Until(dl)
+	return left - min(left/5, time.Second)
 }
 
 // pick maps the directories to check to their index in [sync] dirs, which

@@ -178,6 +178,10 @@ func (c *Cluster) pgBootstrap(ctx context.Context, s Server) error {
 		fmt.Sprintf("CREATE ROLE %s LOGIN REPLICATION PASSWORD %s", repl, sqlQuote(cr.ReplPassword)),
 		fmt.Sprintf("CREATE DATABASE %s OWNER %s", Database, app),
 		fmt.Sprintf("GRANT pg_monitor TO %s", app),
+		// pg_rewind needs a freshly promoted source to checkpoint (its
+		// control file names the new timeline only then); dbfailover
+		// asks for it as the application user.
+		fmt.Sprintf("GRANT pg_checkpoint TO %s", app),
 	}
 	// Function privileges are per database (each has its own pg_catalog), so
 	// they go to every database a client may connect to, and to template1

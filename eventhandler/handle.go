@@ -39,6 +39,17 @@ Commands:
          [--output TEXT] [--dry-run] [--force] [--config FILE]
          the Icinga event handler: acts on CRITICAL+HARD of a failover-class
          service, logs and ignores everything else
+  failover [--force] [--dry-run] [--config FILE]
+         planned switchover, run on the master: demote here, promote the
+         peer, then this node rejoins as its slave
+  status [--json] [--config FILE]
+         both nodes' roles and epochs, who answers ARP for the VIP, the PBX
+         services on each, maintenance, the last failover
+  rejoin [--dry-run] [--config FILE]
+         a standby node becomes the slave of the current master
+  maintenance on|off|status [--for 2h] [--reason TEXT] [--config FILE]
+         while on (on both nodes), handle does nothing and the checks say
+         "maintenance"; it ends by itself after --for
   flush [--config FILE]
          send the spooled mail
 `
@@ -54,6 +65,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return handle(args[1:], stdout, stderr)
 	case "flush":
 		return flush(args[1:], stdout, stderr)
+	case "failover":
+		return switchoverCmd(args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(args[1:], stdout, stderr)
+	case "rejoin":
+		return rejoinCmd(args[1:], stdout, stderr)
+	case "maintenance":
+		return maintenanceCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pbxha-eventhandler: unknown command %q\n%s", args[0], usage)
 	return ExitUsage
@@ -134,6 +153,8 @@ type handler struct {
 	trigger failover.Trigger
 	force   bool
 	ops     failover.Ops // zero: the real thing
+	// laggingAt replaces dbfailover.LaggingAt in tests.
+	laggingAt func(ctx context.Context, cfg *config.Config, host string) (bool, string, error)
 }
 
 func (h *handler) self() string {
@@ -161,7 +182,12 @@ func (h *handler) dryRun() int {
 		}
 		fmt.Fprintf(h.out, "  then: email %s\n", h.cfg.AdminEmail)
 	case failover.ActDemote:
-		fmt.Fprintln(h.out, "  demote here and hand over to the peer: not yet implemented")
+		fmt.Fprintf(h.out, "  0. ask %s for its state: a master at a higher epoch -> only step down here; not a slave -> refuse\n", peerName(h.cfg))
+		for i, s := range failover.DemotePlan(h.cfg) {
+			fmt.Fprintf(h.out, "  %d. %s\n", i+1, s)
+		}
+		fmt.Fprintf(h.out, "  then: ask %s over SSH to promote (its own fence, VIP, GARP, databases, services, epoch+1)\n", peerName(h.cfg))
+		fmt.Fprintf(h.out, "  then: email %s\n", h.cfg.AdminEmail)
 	}
 	return ExitOK
 }
@@ -169,6 +195,10 @@ func (h *handler) dryRun() int {
 func (h *handler) run() int {
 	t := h.trigger
 	h.log.Logf("called: service=%s state=%s type=%s attempt=%d host=%s output=%q", t.Service, t.State, t.StateType, t.Attempt, t.Host, t.Output)
+	if m, on := h.maintenance(); on {
+		h.log.Logf("nothing done: %s", cluster.MaintenanceText(m))
+		return ExitOK
+	}
 	d, before := h.decide()
 	if d.Action == failover.Ignore {
 		h.log.Logf("nothing to do: %s", d.Reason)
@@ -198,9 +228,7 @@ func (h *handler) run() int {
 			h.log.Logf("work done: %s is master at epoch %d (was %s at %d)", h.self(), st.Epoch, before.Role, before.Epoch)
 			return ExitOK
 		}
-		h.log.Logf("not yet: demote here and hand over to the peer (%s)", d.Reason)
-		fmt.Fprintln(h.out, "demote-and-hand-over is not implemented yet")
-		return ExitFailed
+		return h.handOver(ctx, d.Reason, false)
 	}
 	return h.promote(ctx, d)
 }
@@ -225,17 +253,43 @@ func (h *handler) fence(ctx context.Context) (failover.FenceResult, error) {
 	return f, nil
 }
 
-func (h *handler) promote(ctx context.Context, d failover.Decision) int {
+// doPromote runs the promote and records its timings.
+func (h *handler) doPromote(ctx context.Context, reason string, lagChecked bool) (*failover.Report, error) {
 	ops := h.ops
 	ops.Logf = h.log.Logf
 	if ops.Fence == nil {
 		ops.Fence = h.fence
 	}
-	h.log.Logf("promote: %s", d.Reason)
-	rep, err := failover.Promote(ctx, h.cfg, failover.Options{Force: h.force, Reason: d.Reason}, ops)
+	if ops.PeerReachable == nil {
+		ops.PeerReachable = func(ctx context.Context) error {
+			c, err := peer.Dial(ctx, h.cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.State(ctx)
+			return err
+		}
+	}
+	h.log.Logf("promote: %s", reason)
+	rep, err := failover.Promote(ctx, h.cfg, failover.Options{Force: h.force, Reason: reason, LagChecked: lagChecked}, ops)
+	if err == nil {
+		lf := failover.LastFailover{At: rep.Start.UTC(), Node: h.self(), Trigger: reason, Epoch: rep.Epoch,
+			VIPMS: ms(rep.VIPAt), ServicesMS: ms(rep.ServicesAt), TotalMS: ms(time.Since(rep.Start))}
+		if werr := failover.WriteLastFailover(h.cfg, lf); werr != nil {
+			h.log.Logf("recording the failover: %v", werr)
+		}
+	}
+	return rep, err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (h *handler) promote(ctx context.Context, d failover.Decision) int {
+	rep, err := h.doPromote(ctx, d.Reason, false)
 	code := ExitOK
 	switch {
-	case errors.Is(err, failover.ErrRefused):
+	case errors.Is(err, failover.ErrRefused), errors.Is(err, failover.ErrLagging):
 		code = ExitRefused
 	case err != nil:
 		code = ExitFailed

@@ -189,3 +189,65 @@ func TestHandleWaitsForLock(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
 }
+
+func TestMaintenanceHoldsHandle(t *testing.T) {
+	cfg, path := writeConfig(t)
+	m := cluster.Maintenance{Since: time.Now(), Until: time.Now().Add(time.Hour), By: "node1", Reason: "update"}
+	if err := cluster.WriteMaintenance(cfg.StateFile, m); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Main([]string{"handle", "--config", path, "--service", "pbx_master_alive", "--state", "CRITICAL", "--state-type", "HARD", "--attempt", "3"}, &out, &errb)
+	if code != ExitOK || !strings.Contains(errb.String(), "nothing done: maintenance until") || strings.Contains(errb.String(), "step ") {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
+		t.Fatalf("state changed during maintenance: %+v", st)
+	}
+	// Expired: cleared, its end mailed (spooled: SMTP is down here), and
+	// handle acts again.
+	m.Until = time.Now().Add(-time.Second)
+	cluster.WriteMaintenance(cfg.StateFile, m)
+	out.Reset()
+	if code := Main([]string{"maintenance", "status", "--config", path}, &out, &errb); code != ExitOK || !strings.Contains(out.String(), "maintenance off") {
+		t.Fatalf("status after expiry: %d %q", code, out.String())
+	}
+	ents, _ := os.ReadDir(cfg.SMTP.SpoolDir)
+	if len(ents) != 1 {
+		t.Fatalf("%d spooled, want the expiry mail", len(ents))
+	}
+	b, _ := os.ReadFile(filepath.Join(cfg.SMTP.SpoolDir, ents[0].Name()))
+	if !strings.Contains(string(b), "MAINTENANCE ENDED on node2 (expired)") {
+		t.Fatalf("mail: %s", b)
+	}
+}
+
+func TestHandOverRefusedWithoutPeer(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Master, Epoch: 3})
+	var out, errb bytes.Buffer
+	h := &handler{cfg: cfg, log: newLogger(cfg.RunDir, &errb), out: &out, ops: fakeOps(nil),
+		trigger: failover.Trigger{Service: "pbx_cluster", State: "CRITICAL", StateType: "HARD", Attempt: 3}}
+	if code := h.run(); code != ExitFailed || !strings.Contains(out.String(), "refused: cannot hand over: node1 does not answer") {
+		t.Fatalf("exit %d %q\n%s", code, out.String(), errb.String())
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Master || st.Epoch != 3 {
+		t.Fatalf("state changed: %+v", st)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	_, path := writeConfig(t)
+	for _, args := range [][]string{
+		{"maintenance", "--config", path},
+		{"maintenance", "sideways", "--config", path},
+		{"maintenance", "on", "--for", "48h", "--config", path},
+		{"status", "--config", "/nonexistent/cluster.toml"},
+		{"bogus"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Main(args, &out, &errb); code != ExitUsage || errb.Len() == 0 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}

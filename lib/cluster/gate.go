@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"pbxha/lib/config"
 	"pbxha/lib/plugin"
@@ -25,12 +26,18 @@ func StateFilePath(env *plugin.Env) (string, error) {
 
 // Gate is the plugin.Spec Gate of every pbxha check: it reads this node's
 // role from the state file and skips the check when the role differs from
-// --role. A node without a state file cannot say where a role-bound check
+// --role, or when maintenance is on (pbxha-eventhandler maintenance on):
+// then the check says "skipped: maintenance until ..." and is OK. A node without a state file cannot say where a role-bound check
 // applies; that is UNKNOWN, with the way out named.
 func Gate(_ context.Context, env *plugin.Env) (string, error) {
 	path, err := StateFilePath(env)
 	if err != nil {
 		return "", err
+	}
+	// Maintenance first: during planned work every check says so instead
+	// of alarming (an Icinga downtime silences mail but not handlers).
+	if m, _, active, _ := ReadMaintenance(path, time.Now()); active {
+		return MaintenanceText(m), nil
 	}
 	st, err := ReadState(path)
 	if err != nil {

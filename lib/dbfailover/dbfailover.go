@@ -179,3 +179,71 @@ func str(p *string) string {
 	}
 	return *p
 }
+
+// Lagging reports, without changing anything, whether Promote would refuse
+// this node's replicas if the old master were reachable: a replica more
+// than max_promote_lag behind, or one whose lag cannot be told. The event
+// handler asks before it fences the old master, while replication still
+// runs; only when this says lagging does it ask whether the old master is
+// reachable, and then it refuses before anything is changed.
+func Lagging(ctx context.Context, cfg *config.Config) (bool, string, error) {
+	return LaggingAt(ctx, cfg, "")
+}
+
+// LaggingAt is Lagging for the servers at host (the peer's cluster
+// address; "" is this node's own): the master asks it of its slave before a
+// hand-over, while its own databases still feed the replicas.
+func LaggingAt(ctx context.Context, cfg *config.Config, host string) (bool, string, error) {
+	maxLag := cfg.Failover.MaxPromoteLag.Duration
+	if maxLag <= 0 {
+		maxLag = 30 * time.Second
+	}
+	lagging := false
+	s, err := each(cfg,
+		func(d *config.Database) (string, error) {
+			l, s, err := lagMySQL(ctx, d, host, maxLag)
+			lagging = lagging || l
+			return s, err
+		},
+		func(d *config.Database) (string, error) {
+			l, s, err := lagPG(ctx, d, host, maxLag)
+			lagging = lagging || l
+			return s, err
+		})
+	return lagging, s, err
+}
+
+func lagMySQL(ctx context.Context, d *config.Database, host string, maxLag time.Duration) (bool, string, error) {
+	s, err := openMySQL(ctx, d, host)
+	if err != nil {
+		return false, "server not reachable", err
+	}
+	defer s.c.Close()
+	_, rep, err := s.replicaStatus(ctx)
+	if err != nil {
+		return false, "replica status unreadable", err
+	}
+	if rep == nil {
+		return false, "no replica (nothing to lose)", nil
+	}
+	lagKnown := !rep.LagNull && rep.LagColumn != ""
+	txt := fmt.Sprintf("replica of %s (IO %s, SQL %s, %s)", rep.Source, rep.IO, rep.SQL, lagText(rep))
+	return !lagKnown || time.Duration(rep.Lag*float64(time.Second)) > maxLag, txt, nil
+}
+
+func lagPG(ctx context.Context, d *config.Database, host string, maxLag time.Duration) (bool, string, error) {
+	c, err := open(ctx, db.PgSQL, d, host)
+	if err != nil {
+		return false, "server not reachable", err
+	}
+	defer c.Close()
+	r, err := pgValues(ctx, c, "reading standby status", pgStandbyQuery)
+	if err != nil {
+		return false, "standby status unreadable", err
+	}
+	if !pgTrue(r.String("recovery")) {
+		return false, "already primary", nil
+	}
+	l := ParsePGLag(r)
+	return !l.Known || l.Lag > maxLag, "standby " + l.String(), nil
+}

@@ -22,7 +22,7 @@ func testConfig(t *testing.T) *config.Config {
 		FailoverServices: []string{"pbx_master_alive", "pbx_cluster", "pbx_net_failover"},
 		Nodes:            []config.Node{{Name: "node1"}, {Name: "node2"}},
 		VIP:              config.VIP{Address: "192.0.2.10/24", Interface: "tel0"},
-		Services:         []config.Service{{Name: "kamailio", Start: []string{"start-kamailio"}}, {Name: "ami", Start: []string{"start-ami"}}},
+		Services:         []config.Service{{Name: "kamailio", Start: []string{"start-kamailio"}, Stop: []string{"stop-kamailio"}}, {Name: "ami", Start: []string{"start-ami"}, Stop: []string{"stop-ami"}}},
 		Failover:         config.Failover{GARPCount: 3, GARPInterval: config.Duration{Duration: time.Millisecond}},
 	}
 }
@@ -78,11 +78,27 @@ type fakes struct {
 	fence     FenceResult
 	fenceErr  error
 	failStart string
+	lagging   bool
+	peerErr   error
+	fenced    atomic.Int32
+	dbs       []string
+	delVIP    atomic.Int32
 }
 
 func (f *fakes) ops() Ops {
 	return Ops{
-		Fence: func(context.Context) (FenceResult, error) { return f.fence, f.fenceErr },
+		Fence: func(context.Context) (FenceResult, error) { f.fenced.Add(1); return f.fence, f.fenceErr },
+		LaggingDBs: func(context.Context) (bool, string, error) {
+			return f.lagging, "replica of node1 (lag 95s)", nil
+		},
+		PeerReachable: func(context.Context) error { return f.peerErr },
+		PromoteDBs:    func(context.Context, bool) (string, error) { f.dbs = append(f.dbs, "promote"); return "promoted", nil },
+		DemoteDBs:     func(context.Context) (string, error) { f.dbs = append(f.dbs, "demote"); return "read only", nil },
+		RejoinDBs: func(_ context.Context, n config.Node) (string, error) {
+			f.dbs = append(f.dbs, "rejoin "+n.Name)
+			return "replica of " + n.Name, nil
+		},
+		DelVIP: func(string, netip.Prefix) error { f.delVIP.Add(1); return nil },
 		DetectDup: func(context.Context, string, netip.Addr) (net.HardwareAddr, bool, error) {
 			return f.dupMAC, f.dupMAC != nil, nil
 		},
@@ -118,7 +134,7 @@ func TestPromote(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := names(r); got != "fence,dad,vip,garp,databases,service,service,state" {
+		if got := names(r); got != "dblag,fence,dad,vip,garp,databases,service,service,state" {
 			t.Fatalf("steps %s", got)
 		}
 		if f.vipAdded.Load() != 1 || strings.Join(f.started, " ") != "start-kamailio start-ami" || r.GARPSent != 6 {
@@ -161,6 +177,31 @@ func TestPromote(t *testing.T) {
 			t.Fatalf("--force: %v", err)
 		}
 	})
+	t.Run("lagging replica, master answers: refused before any change", func(t *testing.T) {
+		cfg := testConfig(t)
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+		f := &fakes{lagging: true}
+		r, err := Promote(ctx, cfg, Options{}, f.ops())
+		if !errors.Is(err, ErrLagging) || !strings.Contains(r.Refused, "refusing to promote: replica of node1 (lag 95s)") {
+			t.Fatalf("err %v, refused %q", err, r.Refused)
+		}
+		if f.fenced.Load() != 0 || f.vipAdded.Load() != 0 || len(f.dbs) != 0 || len(f.started) != 0 {
+			t.Fatalf("changed something: fenced %d, vip %d, dbs %v, started %v", f.fenced.Load(), f.vipAdded.Load(), f.dbs, f.started)
+		}
+		if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
+			t.Fatalf("state changed: %+v", st)
+		}
+		// The master gone: promote what is here. --force: promote anyway.
+		for _, c := range []struct {
+			f *fakes
+			o Options
+		}{{&fakes{lagging: true, peerErr: errors.New("no route"), fenceErr: errors.New("no route")}, Options{}}, {&fakes{lagging: true, fenceErr: errors.New("x")}, Options{Force: true}}} {
+			cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+			if _, err := Promote(ctx, cfg, c.o, c.f.ops()); err != nil || strings.Join(c.f.dbs, ",") != "promote" {
+				t.Fatalf("%+v: %v, dbs %v", c.o, err, c.f.dbs)
+			}
+		}
+	})
 	t.Run("service fails", func(t *testing.T) {
 		cfg := testConfig(t)
 		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
@@ -189,5 +230,35 @@ func TestGARPFrames(t *testing.T) {
 		if len(f) < 42 || f[21] != byte(i+1) {
 			t.Fatalf("frame %d: op %d", i, f[21])
 		}
+	}
+}
+
+func TestDemoteAndRejoin(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Master, Epoch: 3})
+	f := &fakes{failStart: "stop-ami"}
+	r, err := Demote(ctx, cfg, "test", f.ops())
+	// Every step runs even after a failed one; databases before the VIP,
+	// services in reverse order.
+	if got := names(r); got != "databases,vip,service,service,state" {
+		t.Fatalf("steps %s", got)
+	}
+	if err == nil || !strings.Contains(err.Error(), "stopping ami") {
+		t.Fatalf("err %v", err)
+	}
+	if f.delVIP.Load() != 1 || strings.Join(f.started, " ") != "stop-kamailio" || strings.Join(f.dbs, ",") != "demote" {
+		t.Fatalf("vip %d, ran %v, dbs %v", f.delVIP.Load(), f.started, f.dbs)
+	}
+	st, _ := cluster.ReadState(cfg.StateFile)
+	if st.Role != cluster.Standby || st.Epoch != 3 {
+		t.Fatalf("state %+v; want standby, epoch kept", st)
+	}
+	rr, err := Rejoin(ctx, cfg, config.Node{Name: "node1"}, 4, f.ops())
+	if err != nil || rr.Epoch != 4 || strings.Join(f.dbs, ",") != "demote,rejoin node1" {
+		t.Fatalf("rejoin: %v epoch %d dbs %v", err, rr.Epoch, f.dbs)
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave || st.Epoch != 4 {
+		t.Fatalf("state after rejoin %+v", st)
 	}
 }

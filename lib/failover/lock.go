@@ -48,3 +48,5 @@ func Lock(ctx context.Context, path string, wait time.Duration) (func(), error) 
 		}
 	}
 }
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

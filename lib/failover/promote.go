@@ -14,6 +14,7 @@ import (
 
 	"pbxha/lib/cluster"
 	"pbxha/lib/config"
+	"pbxha/lib/dbfailover"
 )
 
 // Step deadlines. The whole promote must finish well inside Icinga's
@@ -24,6 +25,11 @@ const (
 	VIPTimeout     = 2 * time.Second
 	ServiceTimeout = 20 * time.Second
 	StateTimeout   = 2 * time.Second
+	// DBTimeout bounds one database step (promote waits for the replica
+	// to apply what it received; demote stops PostgreSQL).
+	DBTimeout = 30 * time.Second
+	// LagTimeout bounds reading the replicas' lag before anything changes.
+	LagTimeout = 3 * time.Second
 )
 
 // StepResult is one step as the log and the email show it.
@@ -58,22 +64,38 @@ type FenceResult struct {
 // Ops are the side effects of a promote; zero fields take the real thing
 // (tests replace them).
 type Ops struct {
-	Fence      func(ctx context.Context) (FenceResult, error)
-	DetectDup  func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error)
-	AddVIP     func(iface string, vip netip.Prefix) error
-	GARP       func(ctx context.Context, iface string, ip netip.Addr, count int, interval time.Duration) (int, time.Time, error)
-	PromoteDBs func(ctx context.Context) (string, error)
+	Fence     func(ctx context.Context) (FenceResult, error)
+	DetectDup func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error)
+	AddVIP    func(iface string, vip netip.Prefix) error
+	GARP      func(ctx context.Context, iface string, ip netip.Addr, count int, interval time.Duration) (int, time.Time, error)
+	// LaggingDBs says whether a local replica is too far behind to be
+	// promoted while the old master is reachable; PeerReachable asks (without
+	// changing anything) whether the old master answers. Both run only
+	// before anything is changed.
+	LaggingDBs    func(ctx context.Context) (bool, string, error)
+	PeerReachable func(ctx context.Context) error
+	// PromoteDBs makes the local databases primaries.
+	PromoteDBs func(ctx context.Context, force bool) (string, error)
+	DemoteDBs  func(ctx context.Context) (string, error)
+	RejoinDBs  func(ctx context.Context, newMaster config.Node) (string, error)
+	DelVIP     func(iface string, vip netip.Prefix) error
 	RunCommand func(ctx context.Context, argv []string) error
 	ReadState  func(path string) (cluster.State, error)
 	WriteState func(path string, s cluster.State) error
 	Logf       func(format string, args ...any)
 	Now        func() time.Time
+
+	cfg *config.Config
 }
 
 // Options change a promote.
 type Options struct {
 	Force  bool   // take the VIP even when another MAC answers for it
 	Reason string // recorded in the state file
+	// LagChecked: the old master checked this node's replicas before it
+	// demoted itself (a hand-over or switchover), so the lag gate, which
+	// would now see replication stopped by that demotion, is skipped.
+	LagChecked bool
 }
 
 // Report is the outcome of a promote.
@@ -100,7 +122,12 @@ func (r *Report) Failed() *StepResult {
 // ErrRefused marks a promote stopped by the split-brain guard.
 var ErrRefused = errors.New("refusing to take the VIP")
 
-func (o *Ops) defaults() {
+// ErrLagging marks a promote refused before any change because the local
+// replica lags behind a master that still answers.
+var ErrLagging = errors.New("replica lagging")
+
+func (o *Ops) defaults(cfg *config.Config) {
+	o.cfg = cfg
 	if o.DetectDup == nil {
 		o.DetectDup = func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error) {
 			return cluster.DetectDuplicate(ctx, iface, ip, nil)
@@ -113,7 +140,25 @@ func (o *Ops) defaults() {
 		o.GARP = GARP
 	}
 	if o.PromoteDBs == nil {
-		o.PromoteDBs = func(context.Context) (string, error) { return "not yet (issue 9): databases left as they are", nil }
+		o.PromoteDBs = func(ctx context.Context, force bool) (string, error) {
+			// The lag gate ran before the fence (see Promote).
+			return dbfailover.Promote(ctx, o.cfg, dbfailover.Options{Force: force})
+		}
+	}
+	if o.LaggingDBs == nil {
+		o.LaggingDBs = func(ctx context.Context) (bool, string, error) { return dbfailover.Lagging(ctx, o.cfg) }
+	}
+	if o.PeerReachable == nil {
+		o.PeerReachable = func(context.Context) error { return errors.New("no way to reach the peer") }
+	}
+	if o.DemoteDBs == nil {
+		o.DemoteDBs = func(ctx context.Context) (string, error) { return dbfailover.Demote(ctx, o.cfg) }
+	}
+	if o.RejoinDBs == nil {
+		o.RejoinDBs = func(ctx context.Context, nm config.Node) (string, error) { return dbfailover.Rejoin(ctx, o.cfg, nm) }
+	}
+	if o.DelVIP == nil {
+		o.DelVIP = cluster.DelVIP
 	}
 	if o.RunCommand == nil {
 		o.RunCommand = RunCommand
@@ -162,11 +207,12 @@ func RunCommand(ctx context.Context, argv []string) error {
 // Plan lists the steps a promote would take, for --dry-run.
 func Plan(cfg *config.Config) []string {
 	p := []string{
+		"dblag: read the replicas' lag; when more than max_promote_lag and the old master answers, refuse before any change (unless --force)",
 		fmt.Sprintf("fence: ask %s over SSH to demote (deadline %s); carry on if unreachable", peerName(cfg), FenceTimeout),
 		fmt.Sprintf("dad: ARP duplicate address detection for %s on %s (%s); refuse if another MAC answers and the peer did not confirm", cfg.VIP.Address, cfg.VIP.Interface, DADTimeout),
 		fmt.Sprintf("vip: bind %s to %s", cfg.VIP.Address, cfg.VIP.Interface),
 		fmt.Sprintf("garp: %d request+reply pairs, %s apart, in the background", cfg.Failover.GARPCount, cfg.Failover.GARPInterval.Duration),
-		"databases: not yet (issue 9)",
+		dbPlan(cfg, "promote: stop the replica, clear its configuration, writable (MariaDB/MySQL); pg_promote (PostgreSQL); refused when lagging more than max_promote_lag behind a reachable master"),
 	}
 	for _, s := range cfg.Services {
 		p = append(p, fmt.Sprintf("service %s: %s (deadline %s)", s.Name, strings.Join(s.Start, " "), ServiceTimeout))
@@ -185,7 +231,7 @@ func peerName(cfg *config.Config) string {
 // Promote makes this node master. It returns a report even on error; the
 // error is ErrRefused (wrapped) when the split-brain guard refused.
 func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Report, error) {
-	ops.defaults()
+	ops.defaults(cfg)
 	r := &Report{Start: ops.Now()}
 	step := func(name string, timeout time.Duration, fn func(ctx context.Context) (string, error)) error {
 		sctx, cancel := context.WithTimeout(ctx, timeout)
@@ -204,6 +250,35 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 	own, err := ops.ReadState(cfg.StateFile)
 	if err != nil {
 		return r, err
+	}
+
+	// (0) the lag gate, before anything changes: a replica far behind a
+	// master that still answers must not become primary (what it lacks
+	// would be lost) unless the admin forces it. Read now, while
+	// replication still runs: the fence stops the old master's databases.
+	// Only a lagging replica costs the question to the peer.
+	if !o.Force && !o.LagChecked && own.Role != cluster.Master {
+		var lagErr error
+		step("dblag", LagTimeout+FenceTimeout, func(ctx context.Context) (string, error) {
+			lctx, cancel := context.WithTimeout(ctx, LagTimeout)
+			lagging, detail, err := ops.LaggingDBs(lctx)
+			cancel()
+			switch {
+			case err != nil:
+				return "lag unreadable (" + err.Error() + "): carrying on, the databases step will tell", nil
+			case !lagging:
+				return detail, nil
+			}
+			if perr := ops.PeerReachable(ctx); perr != nil {
+				return detail + "; lagging, but the old master does not answer (" + perr.Error() + "): promoting what is here", nil
+			}
+			r.Refused = fmt.Sprintf("refusing to promote: %s, more than max_promote_lag (%s) behind a master that still answers (use --force to promote anyway)", detail, cfg.Failover.MaxPromoteLag.Duration)
+			lagErr = fmt.Errorf("%w: %s", ErrLagging, r.Refused)
+			return "", lagErr
+		})
+		if lagErr != nil {
+			return r, lagErr
+		}
 	}
 
 	// (a) fence, in the background: an unreachable old master (the normal
@@ -308,8 +383,10 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		ops.Logf("step %s", garpRes)
 	}
 
-	// (e) databases.
-	if err := step("databases", ServiceTimeout, ops.PromoteDBs); err != nil {
+	// (e) databases (the lag gate ran first of all).
+	if err := step("databases", DBTimeout, func(ctx context.Context) (string, error) {
+		return ops.PromoteDBs(ctx, o.Force)
+	}); err != nil {
 		waitGARP()
 		return r, fmt.Errorf("step databases: %w", err)
 	}

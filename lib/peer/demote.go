@@ -2,21 +2,15 @@ package peer
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net/netip"
 	"os/exec"
 	"strings"
 	"time"
 
 	"pbxha/lib/cluster"
+	"pbxha/lib/failover"
 	"pbxha/lib/plugin"
 )
-
-// demoteServiceTimeout bounds stopping one PBX service on the old master;
-// the whole command stays within MaxCommandTime.
-const demoteServiceTimeout = 8 * time.Second
 
 // DemoteReply is what `demote` answers: the node released the VIP, stopped
 // the PBX services and wrote role=standby keeping its epoch.
@@ -28,10 +22,13 @@ type DemoteReply struct {
 	VIPReleased bool     `json:"vip_released"`
 	Stopped     []string `json:"stopped,omitempty"`
 	Failed      []string `json:"failed,omitempty"`
+	Databases   string   `json:"databases,omitempty"`
 }
 
-// demote is the fencing step of the other node's promote. It looks before
-// it acts, so a second `demote` is harmless. A failed service stop is
+// demote is the fencing step of the other node's promote: the same
+// failover.Demote the event handler runs (databases read-only or stopped,
+// VIP released, services stopped, role standby with the epoch kept). It
+// looks before it acts, so a second `demote` is harmless. A failed step is
 // reported but does not keep the VIP: the address is what must move.
 func (s *Server) demote(c call) (replier, error) {
 	cfg, err := s.config()
@@ -43,43 +40,40 @@ func (s *Server) demote(c call) (replier, error) {
 		return nil, fmt.Errorf("%s: cannot tell which node this is (set node)", cfg.Path())
 	}
 	r := &DemoteReply{Node: self.Name}
-	if cfg.VIP.Address != "" {
-		prefix, err := netip.ParsePrefix(cfg.VIP.Address)
-		if err != nil {
-			return r, err
-		}
-		if err := demoteDelVIP(cfg.VIP.Interface, prefix); err != nil {
-			return r, fmt.Errorf("releasing the VIP: %w", err)
-		}
-		r.VIPReleased = true
+	ops := failover.Ops{DelVIP: demoteDelVIP, RunCommand: demoteRun}
+	if demoteDBs != nil {
+		ops.DemoteDBs = demoteDBs
 	}
-	for _, svc := range cfg.Services {
-		if len(svc.Stop) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, demoteServiceTimeout)
-		err := demoteRun(ctx, svc.Stop)
-		cancel()
-		if err != nil {
-			r.Failed = append(r.Failed, svc.Name+": "+plugin.Clean(err.Error(), 200))
-		} else {
-			r.Stopped = append(r.Stopped, svc.Name)
-		}
-	}
-	st, err := cluster.ReadState(cfg.StateFile)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return r, err
-	}
-	if st.Node == "" {
-		st.Node = self.Name
-	}
-	if st.Role != cluster.Standby {
-		st.Role, st.Since, st.Reason = cluster.Standby, time.Now().UTC(), "demoted by the peer's promote"
-		if err := cluster.WriteState(cfg.StateFile, st); err != nil {
-			return r, err
+	rep, derr := failover.Demote(c.ctx, cfg, "demoted by the peer's promote", ops)
+	var vipErr, stateErr error
+	for _, st := range rep.Steps {
+		switch st.Name {
+		case "vip":
+			vipErr = st.Err
+		case "state":
+			stateErr = st.Err
+		case "service":
+			if st.Err != nil {
+				r.Failed = append(r.Failed, plugin.Clean(st.Err.Error(), 200))
+			} else {
+				r.Stopped = append(r.Stopped, strings.TrimSuffix(st.Result, " stopped"))
+			}
+		case "databases":
+			r.Databases = plugin.Clean(st.Result, 300)
+			if st.Err != nil {
+				r.Failed = append(r.Failed, "databases: "+plugin.Clean(st.Err.Error(), 200))
+			}
 		}
 	}
-	r.Role, r.Epoch = st.Role, st.Epoch
+	r.VIPReleased = cfg.VIP.Address != "" && vipErr == nil
+	switch {
+	case vipErr != nil:
+		return r, fmt.Errorf("releasing the VIP: %w", vipErr)
+	case stateErr != nil:
+		return r, stateErr
+	}
+	_ = derr // service and database failures are in r.Failed
+	r.Role, r.Epoch = cluster.Standby, rep.Epoch
 	return r, nil
 }
 
@@ -87,6 +81,7 @@ func (s *Server) demote(c call) (replier, error) {
 var (
 	demoteDelVIP = cluster.DelVIP
 	demoteRun    = runBounded
+	demoteDBs    func(context.Context) (string, error) // nil: dbfailover.Demote
 )
 
 func runBounded(ctx context.Context, argv []string) error {
@@ -108,7 +103,7 @@ func (c *Client) Demote(ctx context.Context) (DemoteReply, error) {
 		return r, err
 	}
 	_, _, err = c.run(ctx, req, &r, false)
-	r.Node, r.Role = plugin.Clean(r.Node, 0), plugin.Clean(r.Role, 0)
+	r.Node, r.Role, r.Databases = plugin.Clean(r.Node, 0), plugin.Clean(r.Role, 0), plugin.Clean(r.Databases, 0)
 	for i := range r.Failed {
 		r.Failed[i] = plugin.Clean(r.Failed[i], 0)
 	}

@@ -30,12 +30,21 @@
 //	time
 //	probe METHOD TIMEOUT_MS COUNT INTERVAL_MS PORTS ADDR...
 //	demote
+//	promote REASON
+//	maintenance-on SECONDS
+//	maintenance-off
 //	manifest INDEX CHECKSUM SINCE_S
 //
 // METHOD is icmp, tcp, both or banner (lib/probe); PORTS is "-" or up to 8
 // ports joined by commas ("22,5060"); 1 to 32 ADDRs. `demote` releases
 // the VIP, stops the PBX services and writes role standby (the fencing
-// step of the other node's promote). `manifest` streams the listing of the
+// step of the other node's promote; databases read-only or stopped before
+// the VIP goes). `promote` (REASON handover or switchover) runs this
+// node's promote for the peer that has just demoted itself: the second
+// half of a hand-over after a failure on the master, or of a planned
+// switchover; it may run up to PromoteTime. `maintenance-on` and
+// `maintenance-off` set the maintenance switch on this node too, so
+// neither node's handler acts during planned work. `manifest` streams the listing of the
 // INDEXth of this node's own [sync] dirs (never a path from the network)
 // for check_pbx_fs_sync, then the JSON reply. Adding a subcommand
 // is one entry in the table in serve.go and its handler.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"pbxha/lib/config"
 	"pbxha/lib/plugin"
 	"pbxha/lib/probe"
+	"pbxha/lib/services"
 )
 
 // Exit codes of the remote end.
@@ -35,6 +38,8 @@ type command struct {
 	name   string
 	params []param
 	run    func(s *Server, c call) (replier, error)
+	// maxTime replaces MaxCommandTime for a command that must run longer.
+	maxTime time.Duration
 }
 
 // call is one invocation as a handler sees it.
@@ -61,11 +66,18 @@ const Ready = "ready"
 const pingWait = 5 * time.Second
 
 var commands = map[string]*command{
-	"version":  {name: "version", run: (*Server).version},
-	"state":    {name: "state", run: (*Server).state},
-	"time":     {name: "time", run: (*Server).time},
-	"demote":   {name: "demote", run: (*Server).demote},
-	"manifest": {name: "manifest", run: (*Server).manifest, params: manifestParams},
+	"version": {name: "version", run: (*Server).version},
+	"state":   {name: "state", run: (*Server).state},
+	"time":    {name: "time", run: (*Server).time},
+	"demote":  {name: "demote", run: (*Server).demote},
+	"promote": {name: "promote", run: (*Server).promote, maxTime: PromoteTime, params: []param{
+		{name: "REASON", kind: kindWord, words: PromoteReasons},
+	}},
+	"maintenance-on": {name: "maintenance-on", run: (*Server).maintenanceOn, params: []param{
+		{name: "SECONDS", kind: kindInt, min: 1, max: MaxMaintenance},
+	}},
+	"maintenance-off": {name: "maintenance-off", run: (*Server).maintenanceOff},
+	"manifest":        {name: "manifest", run: (*Server).manifest, params: manifestParams},
 	"probe": {name: "probe", run: (*Server).probe, params: []param{
 		{name: "METHOD", kind: kindWord, words: []string{string(probe.ICMP), string(probe.TCP), string(probe.Both), string(probe.Banner)}},
 		{name: "TIMEOUT_MS", kind: kindInt, min: 1, max: 5000},
@@ -141,7 +153,11 @@ func (s *Server) ServeIO(ctx context.Context, words []string, stdio IO) int {
 		writeReply(w, &Status{Error: err.Error()})
 		return ExitUsage
 	}
-	ctx, cancel := context.WithTimeout(ctx, MaxCommandTime)
+	limit := MaxCommandTime
+	if t := commands[req.Name].maxTime; t > 0 {
+		limit = t
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	reply, err := commands[req.Name].run(s, call{ctx: ctx, req: req, io: stdio, commands: commandNames()})
 	if reply == nil {
@@ -200,7 +216,7 @@ func (s *Server) time(c call) (replier, error) {
 	return &TimeReply{UnixNano: now().UnixNano()}, nil
 }
 
-func (s *Server) state(call) (replier, error) {
+func (s *Server) state(c call) (replier, error) {
 	cfg, err := s.config()
 	if err != nil {
 		return nil, err
@@ -222,6 +238,15 @@ func (s *Server) state(call) (replier, error) {
 		} else {
 			r.VIPBound = &ok
 		}
+	}
+	if run, err := services.RunningNow(c.ctx, cfg, "/proc"); err == nil {
+		r.Services = run
+	}
+	if m, _, active, _ := cluster.ReadMaintenance(cfg.StateFile, time.Now()); active {
+		r.Maintenance = &m
+	}
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(cfg.StateFile), "last-failover.json")); err == nil && json.Valid(b) && len(b) < 4096 {
+		r.LastFailover = b
 	}
 	st, err := cluster.ReadState(cfg.StateFile)
 	if err != nil {

@@ -98,7 +98,7 @@ func TestServe(t *testing.T) {
 		{"probe tcp 250 2 50 22,5060 192.0.2.1 192.0.2.99", 0,
 			`{"results":[{"target":"192.0.2.1","sent":3,"received":3,"rtt_ns":1500000,"loss":0,"reachable":true},` +
 				`{"target":"192.0.2.99","sent":3,"received":0,"rtt_ns":1500000,"loss":100,"reachable":false,"err":"timed out"}]}`},
-		{"reboot", 2, `{"error":"invalid command: unknown command \"reboot\" (known: demote, manifest, probe, state, time, version)"}`},
+		{"reboot", 2, `{"error":"invalid command: unknown command \"reboot\" (known: demote, maintenance-off, maintenance-on, manifest, probe, promote, state, time, version)"}`},
 		{"state; id", 2, `{"error":"invalid command: byte ';' is not allowed (only a-z, 0-9, '.', ':', ',', '-')"}`},
 		{"", 2, `{"error":"invalid command: empty command"}`},
 	} {
@@ -113,7 +113,7 @@ func TestServe(t *testing.T) {
 	}
 
 	code, m, _ := serve(t, s, "version")
-	if code != 0 || m["version"] == "" || !reflect.DeepEqual(m["commands"], []any{"demote", "manifest", "probe", "state", "time", "version"}) {
+	if code != 0 || m["version"] == "" || !reflect.DeepEqual(m["commands"], []any{"demote", "maintenance-off", "maintenance-on", "manifest", "probe", "promote", "state", "time", "version"}) {
 		t.Errorf("version: %d %v", code, m)
 	}
 }

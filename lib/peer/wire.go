@@ -1,6 +1,9 @@
 package peer
 
 import (
+	"encoding/json"
+	"pbxha/lib/services"
+
 	"net/netip"
 	"time"
 
@@ -43,6 +46,10 @@ type StateReply struct {
 	VIPInterface string         `json:"vip_interface,omitempty"`
 	VIPBound     *bool          `json:"vip_bound,omitempty"` // nil when the VIP is not configured or could not be read
 	VIPError     string         `json:"vip_error,omitempty"`
+	// Services: the PBX services' process counts on the peer.
+	Services     []services.Running   `json:"services,omitempty"`
+	Maintenance  *cluster.Maintenance `json:"maintenance,omitempty"` // in force
+	LastFailover json.RawMessage      `json:"last_failover,omitempty"`
 }
 
 // TimeReply answers `time`.

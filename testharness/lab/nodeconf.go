@@ -13,8 +13,10 @@ import (
 )
 
 // FailoverServices are the Icinga services of failover class in the lab's
-// configs (DESIGN.md "Checks"; the lab has no RAID).
-var FailoverServices = []string{"pbx_master_alive", "pbx_cluster", "pbx_net_failover"}
+// configs (DESIGN.md "Checks"). The lab has no RAID, but pbx_raid is failover
+// class (icinga-conf gives it the failover template) so that the hand-over
+// after a local failure on the master can be triggered as Icinga would.
+var FailoverServices = []string{"pbx_master_alive", "pbx_cluster", "pbx_net_failover", "pbx_raid"}
 
 // NodeConfig builds node's cluster.toml content as the lab describes it.
 func (l *Lab) NodeConfig(node string) (*config.Config, error) {

@@ -251,3 +251,39 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerDemote(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	cfg.Services = []config.Service{{Name: "kamailio", Stop: []string{"stop-kamailio"}}, {Name: "ami", Stop: []string{"stop-ami"}}}
+	cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Master, Epoch: 4})
+	var released, ran []string
+	peerDemoteOps = failover.Ops{
+		DelVIP: func(iface string, p netip.Prefix) error {
+			released = append(released, iface+" "+p.String())
+			return nil
+		},
+		RunCommand: func(_ context.Context, argv []string) error {
+			ran = append(ran, argv[0])
+			if argv[0] == "stop-ami" {
+				return errors.New("exit status 1")
+			}
+			return nil
+		},
+		DemoteDBs: func(context.Context) (string, error) { return "read only", nil },
+	}
+	t.Cleanup(func() { peerDemoteOps = failover.Ops{} })
+	for i := range 2 { // a second demote is harmless
+		r, err := PeerDemote(context.Background(), cfg)
+		if err != nil || r.Node != "node2" || r.Role != cluster.Standby || r.Epoch != 4 || !r.VIPReleased ||
+			len(r.Stopped) != 1 || r.Stopped[0] != "kamailio" || len(r.Failed) != 1 || r.Databases != "read only" {
+			t.Fatalf("run %d: %+v %v", i, r, err)
+		}
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Standby || st.Epoch != 4 {
+		t.Fatalf("state %+v; want standby epoch 4 kept", st)
+	}
+	// Services stop in reverse order of start.
+	if len(released) != 2 || released[0] != "tel0 192.0.2.10/24" || strings.Join(ran, " ") != "stop-ami stop-kamailio stop-ami stop-kamailio" {
+		t.Fatalf("released %v, ran %v", released, ran)
+	}
+}

@@ -17,7 +17,7 @@ import (
 	"pbxha/lib/cluster"
 	"pbxha/lib/config"
 	"pbxha/lib/failover"
-	"pbxha/lib/services"
+	"pbxha/lib/peer"
 )
 
 var errNotExist = fs.ErrNotExist
@@ -43,7 +43,7 @@ type NodeStatus struct {
 	Epoch       uint64                 `json:"epoch"`
 	Since       *time.Time             `json:"since,omitempty"`
 	VIPBound    *bool                  `json:"vip_bound,omitempty"`
-	Services    []services.Running     `json:"services,omitempty"`
+	Services    []peer.Running         `json:"services,omitempty"`
 	Maintenance *cluster.Maintenance   `json:"maintenance,omitempty"`
 	Last        *failover.LastFailover `json:"last_failover,omitempty"`
 }
@@ -103,7 +103,7 @@ func (h *handler) status(ctx context.Context) Status {
 			self.VIPBound = &b
 		}
 	}
-	self.Services, _ = services.RunningNow(ctx, cfg, "/proc")
+	self.Services, _ = PeerServices(ctx, cfg)
 	if m, on := h.maintenance(); on {
 		self.Maintenance = &m
 	}

@@ -20,8 +20,13 @@ import (
 // Step deadlines. The whole promote must finish well inside Icinga's
 // EventCommand timeout (60 s by default).
 const (
-	FenceTimeout   = 5 * time.Second
-	DADTimeout     = 500 * time.Millisecond
+	FenceTimeout = 5 * time.Second
+	// DADTimeout is how long ARP duplicate address detection listens
+	// (three probes spread over it). A host that holds the VIP answers in
+	// well under a millisecond on a LAN (its kernel answers, however busy
+	// its processes are); the window is what the VIP waits for in the
+	// master-down case.
+	DADTimeout     = 40 * time.Millisecond
 	VIPTimeout     = 2 * time.Second
 	ServiceTimeout = 20 * time.Second
 	StateTimeout   = 2 * time.Second
@@ -252,6 +257,24 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		return r, err
 	}
 
+	// Duplicate address detection only listens, so its probes go out now,
+	// beside the lag gate: the VIP then waits for the longer of the two,
+	// not for their sum.
+	type dadOut struct {
+		mac    net.HardwareAddr
+		dup    bool
+		err    error
+		t0, t1 time.Time
+	}
+	dadCh := make(chan dadOut, 1)
+	go func() {
+		t0 := ops.Now()
+		dctx, cancel := context.WithTimeout(ctx, DADTimeout)
+		mac, dup, err := ops.DetectDup(dctx, cfg.VIP.Interface, vip.Addr())
+		cancel()
+		dadCh <- dadOut{mac, dup, err, t0, ops.Now()}
+	}()
+
 	// (0) the lag gate, before anything changes: a replica far behind a
 	// master that still answers must not become primary (what it lacks
 	// would be lost) unless the admin forces it. Read now, while
@@ -322,27 +345,35 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		slices.SortStableFunc(r.Steps, func(a, b StepResult) int { return a.Start.Compare(b.Start) })
 	}()
 
-	// (b) duplicate address detection: the split-brain guard.
-	var dupErr error
-	step("dad", DADTimeout, func(ctx context.Context) (string, error) {
-		mac, dup, err := ops.DetectDup(ctx, cfg.VIP.Interface, vip.Addr())
-		switch {
-		case err != nil:
-			return "", err
-		case !dup:
-			return "no other MAC answers for " + vip.Addr().String(), nil
-		}
+	// (b) duplicate address detection: the split-brain guard. Its probes
+	// went out at the start (see above); here its answer is read.
+	d := <-dadCh
+	var (
+		dupErr error
+		dadRes string
+		dadErr error
+	)
+	switch {
+	case d.err != nil:
+		dadErr = d.err
+	case !d.dup:
+		dadRes = "no other MAC answers for " + vip.Addr().String()
+	default:
 		joinFence() // the VIP is taken: did its holder agree to let go?
 		switch {
 		case fence.Demoted:
-			return fmt.Sprintf("%s still answered by %s, but the peer confirmed its demotion (stale ARP)", vip.Addr(), mac), nil
+			dadRes = fmt.Sprintf("%s still answered by %s, but the peer confirmed its demotion (stale ARP)", vip.Addr(), d.mac)
 		case o.Force:
-			return fmt.Sprintf("%s still answered by %s: taking it anyway (--force)", vip.Addr(), mac), nil
+			dadRes = fmt.Sprintf("%s still answered by %s: taking it anyway (--force)", vip.Addr(), d.mac)
+		default:
+			r.Refused = fmt.Sprintf("refusing to take the VIP: still answered by MAC %s (possible split brain)", d.mac)
+			dupErr = fmt.Errorf("%w: still answered by MAC %s (possible split brain)", ErrRefused, d.mac)
+			dadErr = dupErr
 		}
-		r.Refused = fmt.Sprintf("refusing to take the VIP: still answered by MAC %s (possible split brain)", mac)
-		dupErr = fmt.Errorf("%w: still answered by MAC %s (possible split brain)", ErrRefused, mac)
-		return "", dupErr
-	})
+	}
+	dadStep := StepResult{Name: "dad", Start: d.t0, Duration: d.t1.Sub(d.t0), Result: dadRes, Err: dadErr}
+	r.Steps = append(r.Steps, dadStep)
+	ops.Logf("step %s", dadStep)
 	if dupErr != nil {
 		return r, dupErr
 	}

@@ -3,12 +3,8 @@ package peer
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strings"
-	"time"
 
-	"pbxha/lib/cluster"
-	"pbxha/lib/failover"
+	"pbxha/lib/config"
 	"pbxha/lib/plugin"
 )
 
@@ -25,73 +21,30 @@ type DemoteReply struct {
 	Databases   string   `json:"databases,omitempty"`
 }
 
-// demote is the fencing step of the other node's promote: the same
-// failover.Demote the event handler runs (databases read-only or stopped,
-// VIP released, services stopped, role standby with the epoch kept). It
-// looks before it acts, so a second `demote` is harmless. A failed step is
-// reported but does not keep the VIP: the address is what must move.
+// DemoteFunc runs this node's demote for the peer that is promoting
+// itself (its fencing step): databases read-only or stopped, VIP released,
+// services stopped, role standby with the epoch kept. pbxha-peer's main
+// sets it to the event handler's demote, so that it is the same code the
+// handler runs; this package does not link the failover machinery (the
+// checks that use it stay small). nil: this build cannot demote.
+var DemoteFunc func(ctx context.Context, cfg *config.Config) (*DemoteReply, error)
+
 func (s *Server) demote(c call) (replier, error) {
 	cfg, err := s.config()
 	if err != nil {
 		return nil, err
 	}
-	self := cfg.Self()
-	if self == nil {
+	if cfg.Self() == nil {
 		return nil, fmt.Errorf("%s: cannot tell which node this is (set node)", cfg.Path())
 	}
-	r := &DemoteReply{Node: self.Name}
-	ops := failover.Ops{DelVIP: demoteDelVIP, RunCommand: demoteRun}
-	if demoteDBs != nil {
-		ops.DemoteDBs = demoteDBs
+	if DemoteFunc == nil {
+		return nil, fmt.Errorf("this pbxha-peer cannot demote (built without the event handler)")
 	}
-	rep, derr := failover.Demote(c.ctx, cfg, "demoted by the peer's promote", ops)
-	var vipErr, stateErr error
-	for _, st := range rep.Steps {
-		switch st.Name {
-		case "vip":
-			vipErr = st.Err
-		case "state":
-			stateErr = st.Err
-		case "service":
-			if st.Err != nil {
-				r.Failed = append(r.Failed, plugin.Clean(st.Err.Error(), 200))
-			} else {
-				r.Stopped = append(r.Stopped, strings.TrimSuffix(st.Result, " stopped"))
-			}
-		case "databases":
-			r.Databases = plugin.Clean(st.Result, 300)
-			if st.Err != nil {
-				r.Failed = append(r.Failed, "databases: "+plugin.Clean(st.Err.Error(), 200))
-			}
-		}
+	r, err := DemoteFunc(c.ctx, cfg)
+	if r == nil {
+		r = &DemoteReply{Node: cfg.Self().Name}
 	}
-	r.VIPReleased = cfg.VIP.Address != "" && vipErr == nil
-	switch {
-	case vipErr != nil:
-		return r, fmt.Errorf("releasing the VIP: %w", vipErr)
-	case stateErr != nil:
-		return r, stateErr
-	}
-	_ = derr // service and database failures are in r.Failed
-	r.Role, r.Epoch = cluster.Standby, rep.Epoch
-	return r, nil
-}
-
-// The side effects of demote, replaced by tests.
-var (
-	demoteDelVIP = cluster.DelVIP
-	demoteRun    = runBounded
-	demoteDBs    func(context.Context) (string, error) // nil: dbfailover.Demote
-)
-
-func runBounded(ctx context.Context, argv []string) error {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", argv[0], err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return r, err
 }
 
 // Demote asks the peer to give up master: release the VIP, stop the PBX

@@ -18,7 +18,6 @@ import (
 	"pbxha/lib/config"
 	"pbxha/lib/plugin"
 	"pbxha/lib/probe"
-	"pbxha/lib/services"
 )
 
 // Exit codes of the remote end.
@@ -239,8 +238,10 @@ func (s *Server) state(c call) (replier, error) {
 			r.VIPBound = &ok
 		}
 	}
-	if run, err := services.RunningNow(c.ctx, cfg, "/proc"); err == nil {
-		r.Services = run
+	if ServicesFunc != nil {
+		if run, err := ServicesFunc(c.ctx, cfg); err == nil {
+			r.Services = run
+		}
 	}
 	if m, _, active, _ := cluster.ReadMaintenance(cfg.StateFile, time.Now()); active {
 		r.Maintenance = &m

@@ -1,13 +1,13 @@
 package peer
 
 import (
+	"context"
 	"encoding/json"
-	"pbxha/lib/services"
-
 	"net/netip"
 	"time"
 
 	"pbxha/lib/cluster"
+	"pbxha/lib/config"
 	"pbxha/lib/probe"
 )
 
@@ -47,7 +47,7 @@ type StateReply struct {
 	VIPBound     *bool          `json:"vip_bound,omitempty"` // nil when the VIP is not configured or could not be read
 	VIPError     string         `json:"vip_error,omitempty"`
 	// Services: the PBX services' process counts on the peer.
-	Services     []services.Running   `json:"services,omitempty"`
+	Services     []Running            `json:"services,omitempty"`
 	Maintenance  *cluster.Maintenance `json:"maintenance,omitempty"` // in force
 	LastFailover json.RawMessage      `json:"last_failover,omitempty"`
 }
@@ -90,3 +90,15 @@ func (w ProbeResult) result() probe.Result {
 		Loss: w.Loss, Reachable: w.Reachable, Err: w.Err, Privileged: w.Privileged, Detail: w.Detail,
 	}
 }
+
+// Running is one PBX service's process count on a node, as `state` tells
+// it (ServicesFunc fills it).
+type Running struct {
+	Name  string `json:"name"`
+	Procs int    `json:"procs"`
+	OK    bool   `json:"ok"` // the count is in the service's expected range
+}
+
+// ServicesFunc counts this node's PBX service processes for `state`;
+// pbxha-peer's main sets it (lib/services), nil leaves them out.
+var ServicesFunc func(ctx context.Context, cfg *config.Config) ([]Running, error)

@@ -14,5 +14,7 @@ import (
 
 func main() {
 	peer.PromoteFunc = eventhandler.PeerPromote
+	peer.DemoteFunc = eventhandler.PeerDemote
+	peer.ServicesFunc = eventhandler.PeerServices
 	os.Exit(peer.Main(os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type Config struct {
 	Disk      Disk      `toml:"disk"`
 	Failover  Failover  `toml:"failover"`
 	Telephony Telephony `toml:"telephony"`
+	// omitempty: a lab or tool that writes a config without it writes no
+	// [notify] table, so older binaries still read the file.
+	Notify Notify `toml:"notify,omitempty"`
 
 	path string
 }
@@ -165,6 +169,14 @@ type Failover struct {
 // (gateways, SIP trunks' addresses, the phone network's router).
 type Telephony struct {
 	Targets []string `toml:"targets"`
+}
+
+// Notify tunes pbxha-notify's mails.
+type Notify struct {
+	// IcingaWeb2URL is the base of Icinga Web 2 (e.g.
+	// https://monitor.example.net/icingaweb2); when set, each notification
+	// links to its host or service there, as Icinga's own mail scripts do.
+	IcingaWeb2URL string `toml:"icingaweb2_url"`
 }
 
 // Duration reads "3s", "1m30s" from TOML.
@@ -355,6 +367,12 @@ func (c *Config) Validate() error {
 	case "", "none", "starttls", "tls":
 	default:
 		return bad("smtp.tls", "%q is not one of none, starttls, tls", c.SMTP.TLS)
+	}
+	if u := c.Notify.IcingaWeb2URL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return bad("notify.icingaweb2_url", "%q is not an http(s) URL (e.g. https://monitor.example.net/icingaweb2)", u)
+		}
 	}
 	for _, k := range []struct {
 		key string

@@ -36,6 +36,9 @@ func TestParseExample(t *testing.T) {
 	if v, err := c.AMI.Secret.Value(); err != nil || v != "from-env" {
 		t.Fatalf("env secret: %q %v", v, err)
 	}
+	if c.Notify.IcingaWeb2URL != "https://monitor.example.net/icingaweb2" {
+		t.Fatalf("notify.icingaweb2_url: %q", c.Notify.IcingaWeb2URL)
+	}
 	if c.MySQL.Password.File != "/etc/pbxha/mysql.pw" {
 		t.Fatalf("file secret: %+v", c.MySQL.Password)
 	}
@@ -82,6 +85,7 @@ func TestValidationNamesKeyAndFile(t *testing.T) {
 		{"duration", "[ssh]\nconnect_timeout = \"soon\"\n", "not a duration"},
 		{"service", "[[services]]\nname=\"x\"\n", "services[0]: service \"x\" needs unit, process or cmdline"},
 		{"tls", "[smtp]\ntls=\"maybe\"\n", "smtp.tls"},
+		{"notify url", "[notify]\nicingaweb2_url=\"monitor.example.net\"\n", "notify.icingaweb2_url"},
 		{"secret table", "[ami]\nsecret = { path = \"x\" }\n", "unknown key \"path\""},
 		{"self", "node=\"c\"\n[[nodes]]\nname=\"a\"\n[[nodes]]\nname=\"b\"\n", "node: \"c\" is not one of the nodes"},
 	}
@@ -121,6 +125,14 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 	if c2.MySQL.Password.File != c.MySQL.Password.File || c2.AMI.Secret.Env != "PBXHA_AMI_SECRET" || c2.Nodes[1] != c.Nodes[1] {
 		t.Fatalf("round trip lost data:\n%s", b)
+	}
+	if c2.Notify != c.Notify {
+		t.Fatalf("round trip lost [notify]:\n%s", b)
+	}
+	// An empty [notify] is left out, so binaries older than it read the file.
+	c2.Notify = Notify{}
+	if b2, _ := Encode(c2); strings.Contains(string(b2), "notify") {
+		t.Fatalf("an empty [notify] was written:\n%s", b2)
 	}
 	if v, _ := c2.PgSQL.Password.Value(); v != "inline-secret" {
 		t.Fatal("inline secret lost in round trip")

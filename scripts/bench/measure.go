@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"pbxha/testharness/netnsdial"
 )
 
 // sample is one run of one command.
@@ -47,9 +49,7 @@ func runOnce(s side) (sample, string, error) {
 	cmd.Env = append(os.Environ(), s.env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
+	wall, err := runInNetns(s.netns, cmd)
 	if cmd.ProcessState == nil {
 		return sample{}, "", err
 	}
@@ -74,6 +74,27 @@ func runOnce(s side) (sample, string, error) {
 	}, first, nil
 }
 
+// runInNetns runs cmd and returns the time around Run. With a namespace,
+// Run happens on an OS thread switched into it (netnsdial.Do): the child
+// is forked from that thread and inherits its network namespace, so a
+// check runs as if started inside the node, with no wrapper process
+// (`ip netns exec` or nsenter would add an exec and a mount namespace to
+// every run of both sides). The switch happens outside the timed span.
+func runInNetns(ns string, cmd *exec.Cmd) (time.Duration, error) {
+	var wall time.Duration
+	var runErr error
+	err := netnsdial.Do(ns, func() error {
+		start := time.Now()
+		runErr = cmd.Run()
+		wall = time.Since(start)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return wall, runErr
+}
+
 // rssTool runs a command and writes its peak RSS in KiB to a file. The
 // rusage that a Go parent gets from wait4 cannot be used for that:
 // os/exec starts the child with vfork, and at exec the kernel keeps the
@@ -92,7 +113,9 @@ func rssOnce(s side, tmp string) (float64, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, rssTool, argv...)
 	cmd.Env = append(os.Environ(), s.env...)
-	_ = cmd.Run() // the check's own exit code passes through time
+	if _, err := runInNetns(s.netns, cmd); cmd.ProcessState == nil {
+		return 0, fmt.Errorf("%s did not run: %v", rssTool, err)
+	} // else the check's own exit code passes through time
 	text, err := os.ReadFile(out)
 	if err != nil {
 		return 0, fmt.Errorf("%s wrote no result: %w", rssTool, err)
@@ -116,6 +139,12 @@ func rssOnce(s side, tmp string) (float64, error) {
 func measurePair(o options, p pair, tmp string, useRSSTool bool) pairResult {
 	r := pairResult{pair: p, ours: sideResult{side: p.ours}, peer: sideResult{side: p.peer}}
 	sides := []*sideResult{&r.ours, &r.peer}
+	if p.before != nil {
+		if err := p.before(); err != nil {
+			r.ours.err, r.peer.err = "setup: "+err.Error(), "setup: "+err.Error()
+			return r
+		}
+	}
 	for _, s := range sides {
 		if s.missing != "" {
 			continue

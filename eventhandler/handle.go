@@ -50,6 +50,9 @@ Commands:
   maintenance on|off|status [--for 2h] [--reason TEXT] [--config FILE]
          while on (on both nodes), handle does nothing and the checks say
          "maintenance"; it ends by itself after --for
+  sync [--dry-run] [--config FILE]
+         on the master: push the [sync] dirs to the peer's rsync module;
+         on any other role a no-op that says so
   flush [--config FILE]
          send the spooled mail
 `
@@ -73,6 +76,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return rejoinCmd(args[1:], stdout, stderr)
 	case "maintenance":
 		return maintenanceCmd(args[1:], stdout, stderr)
+	case "sync":
+		return syncCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pbxha-eventhandler: unknown command %q\n%s", args[0], usage)
 	return ExitUsage

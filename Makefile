@@ -20,7 +20,7 @@ FUZZTIME     ?= 60s
 # Plugins that send ICMP or ARP need CAP_NET_RAW when run as the nagios user.
 NETRAW       := check_pbx_master_alive check_pbx_net_failover check_pbx_cluster
 
-.PHONY: all build deps test unit labtest lint fmt vet bench fuzz install lab-up lab-down lab-status lab-reset e2e demo clean
+.PHONY: all build deb deps test unit labtest lint fmt vet bench fuzz install lab-up lab-down lab-status lab-reset e2e demo clean
 
 all: build
 
@@ -33,6 +33,11 @@ build:
 	@for c in $(COMMANDS); do $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$c ./eventhandler/cmd/$$c || exit 1; done
 	@for c in $(TOOLS); do $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$c ./testharness/cmd/$$c || exit 1; done
 	@echo "built: $(PLUGINS) $(COMMANDS) $(TOOLS)"
+
+# One .deb of the plugins, commands, Icinga config, units and sudoers
+# (packaging/, built by scripts/deb with nfpm) into dist/.
+deb: build
+	$(GO) run ./scripts/deb -bin $(BIN) -version $(VERSION) -out dist/
 
 lint: fmt vet
 
@@ -57,7 +62,8 @@ labtest: build
 	PBXHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 $(LAB_PKGS); rc=$$?; $(BIN)/pbxlab down; exit $$rc
 
 # Regenerates BENCHMARKS.md: every local check beside its monitoring-plugins
-# peer on the same work, medians of wall, CPU and peak RSS, in one run.
+# peer on the same work, medians of wall, CPU and peak RSS, in one run; as
+# root also the network checks inside the lab (brought up when not running).
 bench: deps build
 	$(GO) run ./scripts/bench -bin $(BIN) -out BENCHMARKS.md
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -84,11 +86,40 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func loadConfig(path string) (*config.Config, error) {
+	if err := sudoGuard(path, os.Getenv, os.Geteuid(), os.Stat); err != nil {
+		return nil, err
+	}
 	cfg, err := config.Load(path, path != "")
 	if err == nil && cfg == nil {
 		err = fmt.Errorf("no configuration file %s", config.DefaultPath)
 	}
 	return cfg, err
+}
+
+// sudoGuard: run through sudo (the package lets the nagios user run
+// `handle` and `flush` as root), the handler reads only the root-owned
+// default config. A cluster.toml names the commands the handler runs
+// ([[services]] start/stop) as root, so a --config of the caller's choosing,
+// or a default config the caller could rewrite, would make the nagios
+// account root.
+func sudoGuard(path string, getenv func(string) string, euid int, stat func(string) (os.FileInfo, error)) error {
+	if getenv("SUDO_UID") == "" || euid != 0 {
+		return nil
+	}
+	if path != "" && filepath.Clean(path) != config.DefaultPath {
+		return fmt.Errorf("run through sudo, only %s is read (not --config %s)", config.DefaultPath, path)
+	}
+	for _, p := range []string{config.DefaultPath, filepath.Dir(config.DefaultPath)} {
+		fi, err := stat(p)
+		if err != nil {
+			return fmt.Errorf("run through sudo: %v", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("run through sudo, %s must be owned by root and writable by no one else (it names commands run as root)", p)
+		}
+	}
+	return nil
 }
 
 func flush(args []string, stdout, stderr io.Writer) int {

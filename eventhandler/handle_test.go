@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,3 +288,53 @@ func TestPeerDemote(t *testing.T) {
 		t.Fatalf("released %v, ran %v", released, ran)
 	}
 }
+
+func TestSudoGuard(t *testing.T) {
+	env := func(sudo string) func(string) string {
+		return func(k string) string {
+			if k == "SUDO_UID" {
+				return sudo
+			}
+			return ""
+		}
+	}
+	dir := t.TempDir()
+	own := filepath.Join(dir, "cluster.toml")
+	os.WriteFile(own, nil, 0o644)
+	rootOwned := func(mode os.FileMode) func(string) (os.FileInfo, error) {
+		return func(string) (os.FileInfo, error) {
+			fi, err := os.Stat(own)
+			if err != nil {
+				return nil, err
+			}
+			return fakeFI{fi, mode}, nil
+		}
+	}
+	for _, c := range []struct {
+		name, sudo, path string
+		euid             int
+		stat             func(string) (os.FileInfo, error)
+		want             string
+	}{
+		{"no sudo", "", "/tmp/x.toml", 0, os.Stat, ""},
+		{"sudo, other config", "1000", "/tmp/evil.toml", 0, rootOwned(0o640), "only /etc/pbxha/cluster.toml is read"},
+		{"sudo, default, root-owned", "1000", "", 0, rootOwned(0o640), ""},
+		{"sudo, default spelled out", "1000", "/etc/pbxha/../pbxha/cluster.toml", 0, rootOwned(0o640), ""},
+		{"sudo, group-writable", "1000", "", 0, rootOwned(0o664), "writable by no one else"},
+	} {
+		err := sudoGuard(c.path, env(c.sudo), c.euid, c.stat)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v; want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// fakeFI is a root-owned file with the given mode (the test does not run
+// as root necessarily).
+type fakeFI struct {
+	os.FileInfo
+	mode os.FileMode
+}
+
+func (f fakeFI) Mode() os.FileMode { return f.mode }
+func (f fakeFI) Sys() any          { return &syscall.Stat_t{Uid: 0} }

@@ -112,6 +112,7 @@ type Report struct {
 	VIPAt      time.Duration // from Start to VIP bound (0: not bound)
 	ServicesAt time.Duration // from Start to services started
 	GARPSent   int
+	GARPAt     time.Duration // from Start to the first gratuitous ARP on the wire
 }
 
 // Failed is the first failed step, or nil.
@@ -407,6 +408,9 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		garpRes = StepResult{Name: "garp", Start: t0, Duration: ops.Now().Sub(t0), Err: err,
 			Result: fmt.Sprintf("%d frames (request+reply) on %s, first %.1f ms after start", n, cfg.VIP.Interface, float64(first.Sub(r.Start).Microseconds())/1000)}
 		r.GARPSent = n
+		if !first.IsZero() {
+			r.GARPAt = first.Sub(r.Start)
+		}
 	})
 	waitGARP := func() {
 		wg.Wait()

@@ -17,13 +17,18 @@ func LastFailoverPath(stateFile string) string {
 
 // LastFailover is the record of the last promote on this node.
 type LastFailover struct {
-	At         time.Time `json:"at"`
-	Node       string    `json:"node"`
-	Trigger    string    `json:"trigger"`
-	Epoch      uint64    `json:"epoch"`
-	VIPMS      float64   `json:"vip_ms"`
-	ServicesMS float64   `json:"services_ms"`
-	TotalMS    float64   `json:"total_ms"`
+	At      time.Time `json:"at"`
+	Node    string    `json:"node"`
+	Trigger string    `json:"trigger"`
+	Epoch   uint64    `json:"epoch"`
+	// StartupMS: from the handler's process start to its promote's start
+	// (runtime, config, lock, decision); the other times count from the
+	// promote's start.
+	StartupMS  float64 `json:"startup_ms"`
+	VIPMS      float64 `json:"vip_ms"`
+	GARPMS     float64 `json:"garp_ms"`
+	ServicesMS float64 `json:"services_ms"`
+	TotalMS    float64 `json:"total_ms"`
 }
 
 // WriteLastFailover records a promote.

@@ -126,7 +126,7 @@ func TestReportSections(t *testing.T) {
 	inLab := pairResult{pair: pair{name: "sip", group: groupLab, note: "one OPTIONS"}}
 	inLab.ours.samples, inLab.peer.samples = samples(15, 17, 8, 0, 3), samples(17, 7, 4, 0, 3)
 	var b strings.Builder
-	report(&b, options{n: 3}, machineInfo{}, []pairResult{local, inLab}, nil)
+	report(&b, options{n: 3}, machineInfo{}, []pairResult{local, inLab}, nil, "")
 	out := b.String()
 	order := []string{"### Local checks", "| disk |", "### Network checks, in the lab", "| sip |", "### Failover", "<!-- failover:", "Notes:", "- sip: one OPTIONS"}
 	last := -1

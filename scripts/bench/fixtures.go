@@ -23,9 +23,10 @@ const procName = "pbxbenchd"
 // fixtures holds what the pairs share. Each *Why field is empty when that
 // piece is ready, else it says why the pair shows n/a.
 type fixtures struct {
-	tmp   string
-	notes []string
-	stops []func()
+	tmp      string
+	notes    []string
+	failover string // the Failover section (failover.go), "" when not run
+	stops    []func()
 
 	ntpPort int
 	ntpWhy  string

@@ -66,6 +66,7 @@ func runLab(ctx context.Context, o options, f *fixtures, tmp string, useRSSTool 
 		fmt.Fprintf(os.Stderr, "bench: %s (lab) ...\n", p.name)
 		results = append(results, measurePair(o, p, tmp, useRSSTool))
 	}
+	f.failover = lf.failoverBench(ctx, o)
 	return results
 }
 

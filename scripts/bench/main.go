@@ -44,7 +44,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 3, "warm-up runs per command, not measured")
 	flag.StringVar(&o.out, "out", "", "also write the table to this file")
 	flag.StringVar(&o.mdstat, "mdstat", "/work/shared/corpus/raid/mdstat/mdstat-centos6.2", "mdstat fixture both RAID checks read")
-	flag.StringVar(&o.only, "only", "", "comma-separated pairs to run (local: "+strings.Join(localPairNames, ",")+"; lab: "+strings.Join(labPairNames, ",")+"); default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated pairs to run (local: "+strings.Join(localPairNames, ",")+"; lab: "+strings.Join(labPairNames, ",")+", failover); default all")
 	flag.BoolVar(&o.lab, "lab", true, "also run the network pairs inside the lab (needs root; brings the lab up when it is not)")
 	flag.Var(&o.oursEnv, "ours-env", "KEY=VALUE added to our checks' environment only; repeatable")
 	flag.Parse()
@@ -91,7 +91,7 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", p.name)
 		results = append(results, measurePair(o, p, tmp, useRSSTool))
 	}
-	if o.lab && o.anySelected(labPairNames) {
+	if o.lab && (o.anySelected(labPairNames) || o.selected("failover")) {
 		results = append(results, runLab(ctx, o, env, tmp, useRSSTool)...)
 	}
 
@@ -106,7 +106,7 @@ func run(o options) error {
 	}
 	m := machine(o.bin)
 	m.load = loadBefore + " before, " + loadAvg() + " after"
-	report(w, o, m, results, env.notes)
+	report(w, o, m, results, env.notes, env.failover)
 	if f != nil {
 		return f.Close()
 	}

@@ -274,6 +274,7 @@ func setup(name string, args []string, stderr io.Writer, extra func(fs *pflag.Fl
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "pbxha-eventhandler %s: %v\n", name, err)
 		return nil, fs, ExitUsage
 	}
 	cfg, err := loadConfig(*cfgPath)

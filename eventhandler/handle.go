@@ -56,7 +56,7 @@ Commands:
   maintenance on|off|status [--for 2h] [--reason TEXT] [--config FILE]
          while on (on both nodes), handle does nothing and the checks say
          "maintenance"; it ends by itself after --for
-  sync [--dry-run] [--config FILE]
+  sync [--dry-run] [--timeout D] [--config FILE]
          on the master: push the [sync] dirs to the peer's rsync module;
          on any other role a no-op that says so
   flush [--config FILE]
@@ -131,6 +131,7 @@ func flush(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "cluster config file")
 	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "pbxha-eventhandler %s: %v\n", fs.Name(), err)
 		return ExitUsage
 	}
 	cfg, err := loadConfig(*cfgPath)
@@ -164,6 +165,7 @@ func handle(args []string, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "take the VIP even when another MAC still answers for it")
 	cfgPath := fs.String("config", "", "cluster config file")
 	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "pbxha-eventhandler %s: %v\n", fs.Name(), err)
 		return ExitUsage
 	}
 	if t.Service == "" || t.State == "" || t.StateType == "" {

@@ -244,6 +244,8 @@ func TestUsage(t *testing.T) {
 		{"maintenance", "sideways", "--config", path},
 		{"maintenance", "on", "--for", "48h", "--config", path},
 		{"status", "--config", "/nonexistent/cluster.toml"},
+		{"status", "--bogus"},
+		{"handle", "--bogus"},
 		{"bogus"},
 	} {
 		var out, errb bytes.Buffer

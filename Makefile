@@ -16,6 +16,7 @@ TOOLS        := $(patsubst testharness/cmd/%/main.go,%,$(wildcard testharness/cm
 # Packages whose tests use the shared lab: run one at a time, after lab-up.
 LAB_PKGS     := ./testharness/...
 FUZZTIME     ?= 60s
+FUZZFLAGS    ?=
 
 # Plugins that send ICMP or ARP need CAP_NET_RAW when run as the nagios user.
 NETRAW       := check_pbx_master_alive check_pbx_net_failover check_pbx_cluster
@@ -67,11 +68,16 @@ labtest: build
 bench: deps build
 	$(GO) run ./scripts/bench -bin $(BIN) -out BENCHMARKS.md
 
+# Every fuzz target for FUZZTIME each; what a run finds new (Go keeps it in
+# its cache) is copied into the package's testdata/fuzz, where `go test`
+# replays it as seeds from then on.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
+	for pkg in $$($(GO) list ./...); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
-	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS); \
+	    if [ -d "$$cache/$$pkg/$$f" ]; then mkdir -p "$$dir/testdata/fuzz/$$f"; cp -n "$$cache/$$pkg/$$f"/* "$$dir/testdata/fuzz/$$f/" 2>/dev/null || true; fi; \
 	  done; done
 
 install: build
@@ -93,8 +99,13 @@ lab-status: build
 lab-reset: build
 	$(BIN)/pbxlab reset
 
-e2e:
-	@echo "e2e: not yet (the end-to-end failover tests come with the icinga-conf issue)"
+# End to end with the real Icinga 2 on both nodes (testharness/e2e): the
+# three failover triggers, then issue 10's fault matrix E2E_RUNS times each,
+# and the summary (failovers, split-brain seconds, mails).
+E2E_RUNS     ?= 1
+e2e: deps build
+	$(BIN)/pbxlab up
+	PBXHA_E2E=all PBXHA_E2E_RUNS=$(E2E_RUNS) PBXHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -v -timeout 120m ./testharness/e2e/; rc=$$?; $(BIN)/pbxlab down; exit $$rc
 
 demo: deps build
 	@scripts/demo

@@ -268,8 +268,9 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		t0, t1 time.Time
 	}
 	dadCh := make(chan dadOut, 1)
+	dadT0 := ops.Now()
 	go func() {
-		t0 := ops.Now()
+		t0 := dadT0
 		dctx, cancel := context.WithTimeout(ctx, DADTimeout)
 		mac, dup, err := ops.DetectDup(dctx, cfg.VIP.Interface, vip.Addr())
 		cancel()

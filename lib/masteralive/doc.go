@@ -9,7 +9,10 @@
 // One answer among the probes of a path is enough for "reachable": a slow
 // or lossy path must never read as a dead master, since a failover cuts
 // every call in progress. Loss and round trip show in perfdata and may warn
-// (--pl-warning, --rta-warning), never more.
+// (--pl-warning, --rta-warning), never more. A path that could not be
+// probed at all (ICMP with neither CAP_NET_RAW nor a ping socket) is
+// UNKNOWN, naming CAP_NET_RAW: a missing capability must not promote the
+// slave.
 //
 // ICMP and TCP are answered by the master's kernel even when every process
 // on it is stopped (a hung machine: the kernel completes TCP handshakes into

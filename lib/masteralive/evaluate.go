@@ -57,6 +57,23 @@ func Evaluate(master string, tel, clu Path, p Policy) plugin.Result {
 			}
 		}
 	}
+	// A path whose probes could not be sent at all (no CAP_NET_RAW) was not
+	// probed: its silence says nothing about the master, and CRITICAL would
+	// promote this node for a missing capability.
+	var denied []string
+	var deniedErr string
+	for _, x := range down {
+		if x.Result.Denied {
+			denied = append(denied, x.Name+" "+target(x))
+			deniedErr = x.Result.Err
+		}
+	}
+	if len(denied) > 0 {
+		r.State = plugin.Unknown
+		r.Summary = fmt.Sprintf("cannot probe %s on %s: %s (setcap cap_net_raw+ep on this plugin, as make install and the package do)",
+			who, strings.Join(denied, " and "), plugin.Clean(deniedErr, 0))
+		return r
+	}
 	switch len(down) {
 	case 2:
 		r.State = plugin.Critical

@@ -40,6 +40,8 @@ func TestEvaluate(t *testing.T) {
 	unreach := res(0, 0, 0, "sendto: network is unreachable")
 	hung := res(3, 0, 0, "port 22: connected, but no greeting within 200ms")
 	hungAMI := res(3, 0, 0, "port 5038: connected, but no greeting within 200ms")
+	noCap := res(0, 0, 0, "cannot open an ICMP socket: raw sockets need CAP_NET_RAW and ping sockets a gid in /proc/sys/net/ipv4/ping_group_range")
+	noCap.Denied = true
 	cases := []struct {
 		name     string
 		method   probe.Method
@@ -73,6 +75,12 @@ func TestEvaluate(t *testing.T) {
 		{"both down", probe.ICMP, dead, unreach, Policy{}, plugin.Critical,
 			"master node1 unreachable on telephony 192.0.2.11 and cluster 198.51.100.1",
 			"tel_rta=U;;;0 tel_pl=100%;;;0;100 clu_rta=U;;;0 clu_pl=100%;;;0;100"},
+		{"no CAP_NET_RAW: not probed, so UNKNOWN, never CRITICAL", probe.ICMP, noCap, noCap, Policy{}, plugin.Unknown,
+			"cannot probe master node1 on telephony 192.0.2.11 and cluster 198.51.100.1: cannot open an ICMP socket: raw sockets need CAP_NET_RAW and ping sockets a gid in /proc/sys/net/ipv4/ping_group_range (setcap cap_net_raw+ep on this plugin, as make install and the package do)",
+			"tel_rta=U;;;0 tel_pl=100%;;;0;100 clu_rta=U;;;0 clu_pl=100%;;;0;100"},
+		{"no CAP_NET_RAW on one path only: still UNKNOWN", probe.ICMP, ok, noCap, Policy{}, plugin.Unknown,
+			"cannot probe master node1 on cluster 198.51.100.1: cannot open an ICMP socket: raw sockets need CAP_NET_RAW and ping sockets a gid in /proc/sys/net/ipv4/ping_group_range (setcap cap_net_raw+ep on this plugin, as make install and the package do)",
+			""},
 		{"hung: accepts, never greets", probe.Banner, hungAMI, hung, Policy{}, plugin.Critical,
 			"master node1 unreachable on telephony 192.0.2.11 port 5038 and cluster 198.51.100.1 port 22: it accepts connections but does not greet (hung?)",
 			""},

@@ -10,6 +10,8 @@
 // reaches them the telephony network itself is down, and moving every call
 // to the other node would only cut them: WARNING. When the master cannot be
 // asked at all the verdict belongs to check_pbx_master_alive: UNKNOWN.
+// When the slave cannot send its own probes (ICMP without CAP_NET_RAW) it
+// has no view to compare: UNKNOWN, naming CAP_NET_RAW.
 //
 // Reading (check.go) is split from evaluation (evaluate.go), which is pure
 // and table-tested.

@@ -102,6 +102,17 @@ func Evaluate(o Observation) plugin.Result {
 		return r
 	}
 
+	// This node could not send its probes at all (no CAP_NET_RAW): it has
+	// no view of the telephony network to compare with the master's.
+	for _, t := range o.Targets {
+		if sr := slave.results[t]; sr.Denied {
+			r.State = plugin.Unknown
+			r.Summary = fmt.Sprintf("cannot probe %s from %s: %s (setcap cap_net_raw+ep on this plugin, as make install and the package do)",
+				t, slave.name, plugin.Clean(sr.Err, 0))
+			return r
+		}
+	}
+
 	need := o.MinTargets
 	counts := fmt.Sprintf("%s reaches %d/%d, %s %d/%d", master.name, master.reached, n, slave.name, slave.reached, n)
 	switch {

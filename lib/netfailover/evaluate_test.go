@@ -73,6 +73,9 @@ func TestEvaluate(t *testing.T) {
 		{"master not reachable over SSH", one, 1, nil, []probe.Result{up(gw, ms)}, errors.New("dialing 198.51.100.1:22: connection refused"), plugin.Unknown,
 			"PBX_NET_FAILOVER UNKNOWN - cannot ask master node1 to probe the telephony targets: dialing 198.51.100.1:22: connection refused (check_pbx_master_alive judges a master that does not answer)",
 			"master_reachable=U;;;0;1 master_rtt=U;;;0 slave_reachable=1;;;0;1 slave_rtt=0.001s;;;0"},
+		{"no CAP_NET_RAW here: not probed, so UNKNOWN", one, 1, []probe.Result{down(gw, "no route to host")},
+			[]probe.Result{{Target: gw, Loss: 100, Denied: true, Err: "cannot open an ICMP socket: raw sockets need CAP_NET_RAW"}}, nil, plugin.Unknown,
+			"PBX_NET_FAILOVER UNKNOWN - cannot probe 192.0.2.1 from slave node2: cannot open an ICMP socket: raw sockets need CAP_NET_RAW (setcap cap_net_raw+ep on this plugin, as make install and the package do)", ""},
 		{"the master's text is cleaned", one, 1, []probe.Result{down(gw, "bad\n| x=1")}, []probe.Result{up(gw, ms)}, nil, plugin.Critical,
 			"PBX_NET_FAILOVER CRITICAL - master node1 reaches 0/1 telephony targets, slave node2 reaches 1/1: the master lost the telephony network (192.0.2.1 unreachable: bad / x=1)", ""},
 	} {

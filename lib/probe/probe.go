@@ -94,6 +94,10 @@ type Result struct {
 	// Privileged tells whether ICMP used a raw socket (CAP_NET_RAW) rather
 	// than an unprivileged ping socket.
 	Privileged bool
+	// Denied tells that ICMP could not be sent at all: neither socket kind
+	// was allowed (no CAP_NET_RAW, ping_group_range excludes us). The
+	// target was not probed, so Reachable false says nothing about it.
+	Denied bool
 	// Detail is per-port and per-method text for -v output.
 	Detail []string
 }
@@ -141,7 +145,7 @@ func ProbeAll(ctx context.Context, targets []netip.Addr, o Options) []Result {
 // merge is Both: the counts add up, so Loss stays honest, and one answer
 // from either method is enough.
 func merge(target netip.Addr, a, b Result) Result {
-	r := Result{Target: target, Sent: a.Sent + b.Sent, Received: a.Received + b.Received, Privileged: a.Privileged}
+	r := Result{Target: target, Sent: a.Sent + b.Sent, Received: a.Received + b.Received, Privileged: a.Privileged, Denied: a.Denied || b.Denied}
 	if r.Received > 0 {
 		r.RTT = (a.RTT*time.Duration(a.Received) + b.RTT*time.Duration(b.Received)) / time.Duration(r.Received)
 	}
@@ -310,6 +314,7 @@ func probeICMP(ctx context.Context, target netip.Addr, o Options) Result {
 	r := Result{Target: target, Sent: t.sent, Privileged: priv, Err: t.lastErr}
 	if denied {
 		r.Err = "cannot open an ICMP socket: raw sockets need CAP_NET_RAW and ping sockets a gid in " + PingGroupRange
+		r.Denied = t.sent == 0
 	}
 	r = finish(r, t.rtts)
 	if r.Reachable {

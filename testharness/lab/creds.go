@@ -33,7 +33,8 @@ func (c Creds) labdb() labdb.Creds {
 	return labdb.Creds{AppUser: c.MySQLUser, AppPassword: c.MySQLPassword, ReplUser: c.MySQLReplUser, ReplPassword: c.MySQLReplPassword}
 }
 
-// writeSecrets writes one file per secret (mode 0600), as cluster.toml's
+// writeSecrets writes one file per secret (mode 0600; shareWithNagios then
+// gives cluster.toml's to group nagios), as cluster.toml's
 // `{ file = ... }` secrets and the daemons read them.
 func (l *Lab) writeSecrets() error {
 	c := l.st.Creds

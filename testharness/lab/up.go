@@ -136,6 +136,9 @@ func (l *Lab) build(ctx context.Context) error {
 	if err := l.writeNodeFiles(); err != nil {
 		return err
 	}
+	if err := l.shareWithNagios(); err != nil {
+		return err
+	}
 	return writeFile0600(l.EnvFile(), envText(l.Env()))
 }
 
@@ -438,6 +441,9 @@ func (l *Lab) resetRest(ctx context.Context) error {
 		return err
 	}
 	if err := l.writeInitialStates(); err != nil {
+		return err
+	}
+	if err := l.shareWithNagios(); err != nil {
 		return err
 	}
 	if err := l.seedSync(); err != nil {

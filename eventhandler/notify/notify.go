@@ -269,15 +269,11 @@ func checkSMTP(cfg *config.Config) error {
 	return nil
 }
 
-// flushSpool sends the spool under a lock, so two notifications running at
-// once (a host going down notifies for each of its services) never send
-// the same spooled mail twice. Waiting for the lock counts against ctx.
+// flushSpool sends the spool; mail.Flush takes the spool's lock, so two
+// notifications running at once (a host going down notifies for each of
+// its services), or one and the event handler, never send the same
+// spooled mail twice. Waiting for the lock counts against ctx.
 func flushSpool(ctx context.Context, cfg *config.Config) (int, error) {
-	unlock, err := lockSpool(ctx, cfg.SMTP.SpoolDir)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
 	return mail.Flush(ctx, cfg.SMTP)
 }
 

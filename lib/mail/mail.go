@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"golang.org/x/sys/unix"
 
 	"pbxha/lib/cluster"
 	"pbxha/lib/config"
@@ -71,6 +72,14 @@ func Spool(dir string, m Message) error {
 // sent. It stops at the first failure (the SMTP server is still down) and
 // returns how many were sent.
 func Flush(ctx context.Context, s config.SMTP) (int, error) {
+	if _, err := os.Stat(s.SpoolDir); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	unlock, err := LockSpool(ctx, s.SpoolDir)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	ents, err := os.ReadDir(s.SpoolDir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -171,4 +180,39 @@ func deliver(ctx context.Context, s config.SMTP, m Message) error {
 		return fmt.Errorf("sending to %s:%d: %w", s.Host, port, err)
 	}
 	return nil
+}
+
+// LockName is the flock beside the spooled mails: every sender of the
+// spool (the event handler, pbxha-notify, their --flush) takes it, so two
+// of them running at once never send the same message twice. A dot file:
+// Pending and Flush skip it.
+const LockName = ".flush.lock"
+
+// LockSpool takes the spool's exclusive flock, waiting until ctx ends. The
+// kernel drops it when the process dies.
+func LockSpool(ctx context.Context, dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating the spool %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, LockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o660)
+	if err != nil {
+		return nil, fmt.Errorf("opening the spool lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("another process is sending the spool (%s): %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -155,6 +155,11 @@ func (h *handler) handOver(ctx context.Context, reason string, planned bool) int
 		}
 		return ExitOK
 	}
+	// The peer is a stale master (it came back after this node took over):
+	// this node is the rightful master; fence the peer, hand nothing over.
+	if peerSt.Role == cluster.Master && peerSt.Epoch < own.Epoch {
+		return h.fenceStale(ctx, c, &b, own, peerSt)
+	}
 	if peerSt.Role != cluster.Slave && !h.force {
 		return refuse(fmt.Sprintf("cannot hand over: %s is %s at epoch %d, not a slave (use --force to promote it anyway)", pname, peerSt.Role, peerSt.Epoch))
 	}
@@ -527,4 +532,32 @@ func PeerPromote(ctx context.Context, cfg *config.Config, reason string) (*peer.
 	r.Role, r.Epoch = cluster.Master, rep.Epoch
 	log.Logf("promote done for %s: master at epoch %d", peerName(cfg), rep.Epoch)
 	return r, nil
+}
+
+// fenceStale asks a peer that still says master at a lower epoch to
+// demote: the check that fired (check_pbx_cluster: "the peer must yield")
+// ran on the rightful master.
+func (h *handler) fenceStale(ctx context.Context, c *peer.Client, b *strings.Builder, own, peerSt cluster.State) int {
+	self, pname := h.self(), peerName(h.cfg)
+	h.log.Logf("%s is master at epoch %d, below ours (%d): asking it to demote", pname, peerSt.Epoch, own.Epoch)
+	fctx, cancel := context.WithTimeout(ctx, failover.FenceTimeout+peer.MaxCommandTime)
+	defer cancel()
+	r, err := c.Demote(fctx)
+	fmt.Fprintf(b, "\n%s still said master at epoch %d, below this node's %d: it was cut off or frozen while %s took over, and came back.\n", pname, peerSt.Epoch, own.Epoch, self)
+	if err != nil || !r.VIPReleased || r.Role != cluster.Standby {
+		why := fmt.Sprintf("%s (stale master at epoch %d) did not confirm its demotion: %v", pname, peerSt.Epoch, err)
+		h.log.Logf("FAILED: %s", why)
+		fmt.Fprintf(b, "\nResult: %s. Two nodes may hold the VIP: check `pbxha-eventhandler status` at once.\n", why)
+		h.sendMail(ctx, fmt.Sprintf("FENCING FAILED on %s: %s", self, why), b.String(), true)
+		fmt.Fprintln(h.out, "fencing failed:", why)
+		return ExitFailed
+	}
+	fmt.Fprintf(b, "\nIt demoted itself at this node's request: VIP released, stopped %s.\n", strings.Join(r.Stopped, ", "))
+	if r.Databases != "" {
+		fmt.Fprintf(b, "Its databases: %s\n", r.Databases)
+	}
+	fmt.Fprintf(b, "\nRoles now:\n  %s: master (epoch %d)\n  %s: standby (run `pbxha-eventhandler rejoin` on %s)\n", self, own.Epoch, pname, pname)
+	h.sendMail(ctx, fmt.Sprintf("FENCED: %s (stale master at epoch %d) demoted, %s stays master", pname, peerSt.Epoch, self), b.String(), false)
+	fmt.Fprintf(h.out, "%s fenced: it is standby; %s stays master (epoch %d)\n", pname, self, own.Epoch)
+	return ExitOK
 }

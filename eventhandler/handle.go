@@ -61,6 +61,10 @@ Commands:
          on any other role a no-op that says so
   flush [--config FILE]
          send the spooled mail
+  fence-watch [--config FILE]
+         (started by a promote whose old master did not confirm its
+         demotion) asks the old master to demote every second until it
+         does, this node stops being master, or 30 minutes pass
 `
 
 // Main is pbxha-eventhandler.
@@ -84,6 +88,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return maintenanceCmd(args[1:], stdout, stderr)
 	case "sync":
 		return syncCmd(args[1:], stdout, stderr)
+	case "fence-watch":
+		return fenceWatchCmd(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "pbxha-eventhandler: unknown command %q\n%s", args[0], usage)
 	return ExitUsage
@@ -278,7 +284,7 @@ func (h *handler) run() int {
 func (h *handler) fence(ctx context.Context) (failover.FenceResult, error) {
 	c, err := peer.Dial(ctx, h.cfg)
 	if err != nil {
-		return failover.FenceResult{}, err
+		return failover.FenceResult{Hung: errors.Is(err, peer.ErrNoHandshake)}, err
 	}
 	defer c.Close()
 	r, err := c.Demote(ctx)
@@ -342,6 +348,9 @@ func (h *handler) promote(ctx context.Context, d failover.Decision) int {
 		h.log.Logf("promote FAILED: %v", err)
 		fmt.Fprintln(h.out, "promote failed:", err)
 		return code
+	}
+	if !rep.PeerDemoted && h.ops.Fence == nil {
+		h.spawnFenceWatch()
 	}
 	h.log.Logf("promote done: %s is master at epoch %d; VIP after %s, services after %s", h.self(), rep.Epoch, rep.VIPAt.Round(time.Microsecond), rep.ServicesAt.Round(time.Millisecond))
 	fmt.Fprintf(h.out, "%s is master (epoch %d): VIP bound after %s, services up after %s\n", h.self(), rep.Epoch, rep.VIPAt.Round(time.Microsecond), rep.ServicesAt.Round(time.Millisecond))

@@ -173,6 +173,13 @@ func TestPromote(t *testing.T) {
 		if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Slave {
 			t.Fatalf("state changed: %+v", st)
 		}
+		// A hung old master (kernel answers, sshd never does): taken.
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+		h := &fakes{dupMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, fence: FenceResult{Hung: true}, fenceErr: errors.New("no SSH handshake within 3s")}
+		if r, err := Promote(ctx, cfg, Options{}, h.ops()); err != nil || h.vipAdded.Load() != 1 || !strings.Contains(r.Steps[0].Result+r.Steps[1].Result, "hung") {
+			t.Fatalf("hung master: %v, vip %d, steps %+v", err, h.vipAdded.Load(), r.Steps)
+		}
+		cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
 		// --force, or a peer that confirmed its demotion (stale ARP), go on.
 		if _, err := Promote(ctx, cfg, Options{Force: true}, f.ops()); err != nil || f.vipAdded.Load() != 1 {
 			t.Fatalf("--force: %v", err)

@@ -64,6 +64,10 @@ type FenceResult struct {
 	Demoted   bool   // it confirmed it released the VIP and is standby
 	PeerEpoch uint64 // its epoch as it reported it
 	Detail    string
+	// Hung: its kernel accepted the SSH connection but its sshd never
+	// answered: a node whose processes are frozen or hung. Its kernel
+	// still answers ARP for the VIP, but nothing behind it serves calls.
+	Hung bool
 }
 
 // Ops are the side effects of a promote; zero fields take the real thing
@@ -113,6 +117,9 @@ type Report struct {
 	ServicesAt time.Duration // from Start to services started
 	GARPSent   int
 	GARPAt     time.Duration // from Start to the first gratuitous ARP on the wire
+	// PeerDemoted: the old master confirmed its demotion (the fence
+	// worked); when false it may come back still holding the VIP.
+	PeerDemoted bool
 }
 
 // Failed is the first failed step, or nil.
@@ -365,6 +372,12 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		switch {
 		case fence.Demoted:
 			dadRes = fmt.Sprintf("%s still answered by %s, but the peer confirmed its demotion (stale ARP)", vip.Addr(), d.mac)
+		case fence.Hung:
+			// Its kernel answers ARP, its processes do not run: waiting
+			// leaves every call dead. Take the VIP; the gratuitous ARPs
+			// move the phones, and when it thaws it sees the higher epoch
+			// (and the fence watch demotes it).
+			dadRes = fmt.Sprintf("%s still answered by %s, but the old master is hung (its kernel accepts SSH connections, its sshd never answers): taking it", vip.Addr(), d.mac)
 		case o.Force:
 			dadRes = fmt.Sprintf("%s still answered by %s: taking it anyway (--force)", vip.Addr(), d.mac)
 		default:
@@ -446,6 +459,7 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 
 	// (g) state: the epoch moves past anything either node has seen.
 	joinFence()
+	r.PeerDemoted = fence.Demoted
 	epoch := max(own.Epoch, fence.PeerEpoch) + 1
 	if own.Role == cluster.Master {
 		epoch = own.Epoch // a rerun after a crash keeps its epoch

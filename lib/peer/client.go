@@ -51,6 +51,17 @@ func WithDialer(f func(ctx context.Context, network, addr string) (net.Conn, err
 	return func(o *dialOptions) { o.dial = f }
 }
 
+// ErrNoHandshake matches (errors.Is) a Dial that connected but got no SSH
+// handshake in time: the peer's kernel accepts connections while its sshd
+// does not answer — a node whose processes are frozen or hung, as opposed
+// to one that cannot be reached at all.
+var ErrNoHandshake = errors.New("connected, but no SSH handshake")
+
+type noHandshake struct{ error }
+
+func (noHandshake) Is(target error) bool { return target == ErrNoHandshake }
+func (e noHandshake) Unwrap() error      { return e.error }
+
 // Dial connects to the peer named by cfg: cfg.Peer()'s cluster IP, port
 // ssh.port, as ssh.user with ssh.key_file, its host key checked strictly
 // against ssh.known_hosts. TCP connect, handshake and authentication
@@ -152,7 +163,7 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 		case errors.As(err, &hke):
 			return nil, fail("host key", hke)
 		case !stopped || errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, fail("handshake", expired("SSH handshake"))
+			return nil, fail("handshake", noHandshake{expired("SSH handshake")})
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fail("login", fmt.Errorf("the peer refused %s as user %s (is its public key in that user's authorized_keys on %s, pinned to pbxha-peer?)",
 				cfg.SSH.KeyFile, user, peer.Name))

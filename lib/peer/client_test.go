@@ -297,7 +297,7 @@ func TestDialRefusedAndUnconfigured(t *testing.T) {
 	p := peertest.Start(t, peertest.Options{})
 	cfg := p.Config()
 	cfg.SSH.Port = port
-	if _, err := peer.Dial(ctxT(t, 5*time.Second), cfg); err == nil || err.Error() != "ssh to node2 (127.0.0.1:"+strconv.Itoa(port)+"): dial: connect: connection refused" {
+	if _, err := peer.Dial(ctxT(t, 5*time.Second), cfg); err == nil || err.Error() != "ssh to node2 (127.0.0.1:"+strconv.Itoa(port)+"): dial: connect: connection refused" || errors.Is(err, peer.ErrNoHandshake) {
 		t.Fatalf("refused: %v", err)
 	}
 
@@ -349,6 +349,10 @@ func TestDialSilentPeerIsBounded(t *testing.T) {
 			took := time.Since(start)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			// What the fence reads as "alive kernel, hung processes".
+			if !errors.Is(err, peer.ErrNoHandshake) {
+				t.Fatalf("error %v is not ErrNoHandshake", err)
 			}
 			if took < 250*time.Millisecond || took > 800*time.Millisecond {
 				t.Fatalf("Dial took %v, want about 300ms", took)

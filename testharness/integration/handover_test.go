@@ -6,10 +6,13 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,6 +272,9 @@ func TestStaleMasterStepsDownAndRejoins(t *testing.T) {
 	if !foVIPOn(t, l, lab.Node1) {
 		t.Fatal("test premise: cut-off node1 should still have the VIP bound")
 	}
+	// This test is about node1's own step-down: node2's fence watch would
+	// demote node1 first.
+	stopFenceWatch(t, l, lab.Node2)
 	if err := l.Fault(ctx, "link-up", lab.Node1, "all"); err != nil {
 		t.Fatal(err)
 	}
@@ -365,4 +371,117 @@ func TestPromoteRefusedWhenReplicaLags(t *testing.T) {
 	wantState(t, l, lab.Node1, cluster.Master, 1)
 	wantMaster(t, l, lab.Node1)
 	wantMail(t, l, t0, "[pbxlab] FAILOVER REFUSED on node2: refusing to promote", "Importance: urgent", "max_promote_lag")
+}
+
+// stopFenceWatch kills node's fence watch (pbxha-eventhandler fence-watch,
+// started by a promote whose old master did not confirm its demotion),
+// failing when none runs.
+func stopFenceWatch(t *testing.T, l *lab.Lab, node string) {
+	t.Helper()
+	p := filepath.Join(filepath.Dir(l.ConfigPath(node)), "run", "pbxha", "fence-watch.pid")
+	var pid int
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lab.WaitFor(ctx, "the fence watch's pid file", func() error {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("no fence watch on %s: %v", node, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the fence watch %d: %v", pid, err)
+	}
+}
+
+// The master's processes freeze (its kernel still answers ARP and accepts
+// TCP): the slave takes over although the VIP is still answered, because
+// the old master is provably hung; when it thaws, the fence watch demotes
+// it at once.
+func TestFrozenMasterFailsOverAndIsFencedOnThaw(t *testing.T) {
+	l := useLab(t)
+	ctx := context.Background()
+	primeARP(t, l)
+	if err := l.Fault(ctx, "freeze", lab.Node1); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	r := handleOn(t, l, lab.Node2, "pbx_master_alive")
+	if r.Code != 0 {
+		t.Fatalf("promote with node1 frozen: %d %q %q", r.Code, r.Out, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "old master is hung") {
+		t.Fatalf("the DAD step does not say why it took an answered VIP:\n%s", r.Stderr)
+	}
+	wantState(t, l, lab.Node2, cluster.Master, 2)
+	wantMail(t, l, t0, "[pbxlab] FAILOVER: node2 is now master (epoch 2")
+	if err := l.Fault(ctx, "thaw", lab.Node1); err != nil {
+		t.Fatal(err)
+	}
+	thawed := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := lab.WaitFor(wctx, "node1 to release the VIP after the thaw", func() error {
+		if foVIPOn(t, l, lab.Node1) {
+			return os.ErrExist
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node1 released the VIP %s after the thaw", time.Since(thawed).Round(time.Millisecond))
+	if err := lab.WaitFor(wctx, "node1 to be standby (its demote stops the services, then writes the state)", func() error {
+		if st, err := cluster.ReadState(l.StatePath(lab.Node1)); err != nil || st.Role != cluster.Standby {
+			return fmt.Errorf("%+v %v", st, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, l, lab.Node1, cluster.Standby, 1)
+	wantMaster(t, l, lab.Node2)
+	wantMail(t, l, t0, "[pbxlab] FENCED: node1 (stale master at epoch 1) demoted, node2 stays master", "fence watch")
+}
+
+// The rightful master's own check_pbx_cluster sees the stale master come
+// back ("the peer must yield"): its handler fences it, hands nothing over.
+func TestRightfulMasterFencesStaleMaster(t *testing.T) {
+	l := useLab(t)
+	ctx := context.Background()
+	if err := l.Fault(ctx, "link-down", lab.Node1, "all"); err != nil {
+		t.Fatal(err)
+	}
+	if r := handleOn(t, l, lab.Node2, "pbx_master_alive"); r.Code != 0 {
+		t.Fatalf("promote on node2: %d %q", r.Code, r.Out)
+	}
+	stopFenceWatch(t, l, lab.Node2)
+	if err := l.Fault(ctx, "link-up", lab.Node1, "all"); err != nil {
+		t.Fatal(err)
+	}
+	// Once node1 answers again (its links just came up), node2's check
+	// says what Icinga would act on.
+	var c Run
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := lab.WaitFor(wctx, "node2's check_pbx_cluster to see node1 back", func() error {
+		c = runIn(t, l, lab.Node2, "check_pbx_cluster", "--config", l.ConfigPath(lab.Node2))
+		if c.Code != 2 || !strings.Contains(c.Out, "must yield") {
+			return fmt.Errorf("exit %d %q", c.Code, c.First)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if r := handleOn(t, l, lab.Node2, "pbx_cluster"); r.Code != 0 || !strings.Contains(r.Out, "node1 fenced: it is standby; node2 stays master (epoch 2)") {
+		t.Fatalf("handle pbx_cluster on node2: %d %q", r.Code, r.Out)
+	}
+	wantState(t, l, lab.Node1, cluster.Standby, 1)
+	wantState(t, l, lab.Node2, cluster.Master, 2)
+	if foVIPOn(t, l, lab.Node1) {
+		t.Fatal("node1 still holds the VIP")
+	}
+	wantMail(t, l, t0, "[pbxlab] FENCED: node1 (stale master at epoch 1) demoted, node2 stays master")
 }

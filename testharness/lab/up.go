@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,6 +380,11 @@ func (l *Lab) Reset(ctx context.Context) error {
 	for _, h := range Hosts {
 		l.thaw(h.Name)
 	}
+	// A fence watch left by a promote would act on the roles the reset
+	// restores (pbxha-eventhandler fence-watch writes its pid file).
+	for _, n := range Nodes {
+		l.killFenceWatch(n)
+	}
 	wg.Go(func() {
 		c, err := l.db()
 		if err != nil {
@@ -493,4 +499,15 @@ func removeRunSSHD() {
 		}
 	}
 	_ = os.Remove("/run/sshd") // fails unless empty
+}
+
+// killFenceWatch kills node's pbxha-eventhandler fence-watch, if one runs.
+func (l *Lab) killFenceWatch(node string) {
+	b, err := os.ReadFile(filepath.Join(l.root, node, "run", "pbxha", "fence-watch.pid"))
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }

@@ -1,0 +1,112 @@
+package eventhandler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"pbxha/lib/cluster"
+	"pbxha/lib/failover"
+)
+
+// The fence watch: after a promote whose old master could not be reached
+// (cut off) or was hung (frozen), that node still holds the VIP and says
+// master. When it comes back it would answer ARP for the VIP until its own
+// Icinga notices the higher epoch (three check results, many seconds). The
+// watch asks it to demote the moment it answers again.
+const (
+	FenceWatchFor   = 30 * time.Minute
+	FenceWatchEvery = time.Second
+)
+
+// FenceWatchPIDFile is the watch's pid file in run_dir.
+const FenceWatchPIDFile = "fence-watch.pid"
+
+// spawnFenceWatch starts `fence-watch` detached (its own session: Icinga
+// kills the handler's process group at the event command's timeout, not
+// the watch).
+func (h *handler) spawnFenceWatch() {
+	exe, err := os.Executable()
+	if err != nil {
+		h.log.Logf("fence watch not started: %v", err)
+		return
+	}
+	cmd := exec.Command(exe, "fence-watch", "--config", h.cfg.Path())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		h.log.Logf("fence watch not started: %v", err)
+		return
+	}
+	h.log.Logf("fence watch started (pid %d): %s will be asked to demote as soon as it answers", cmd.Process.Pid, peerName(h.cfg))
+	cmd.Process.Release()
+}
+
+func fenceWatchCmd(args []string, stdout, stderr io.Writer) int {
+	cfg, _, code := setup("fence-watch", args, stderr, nil)
+	if code != ExitOK {
+		return code
+	}
+	log := newLogger(cfg.RunDir, nil)
+	defer log.Close()
+	h := &handler{cfg: cfg, log: log, out: io.Discard}
+	ctx := context.Background()
+	unlock, err := failover.Lock(ctx, filepath.Join(cfg.RunDir, "fence-watch.lock"), 0)
+	if err != nil {
+		log.Logf("fence watch: %v: another watch runs", err)
+		return ExitOK
+	}
+	defer unlock()
+	pidFile := filepath.Join(cfg.RunDir, FenceWatchPIDFile)
+	cluster.WriteFileAtomic(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	defer os.Remove(pidFile)
+	log.Logf("fence watch: asking %s to demote every %s for up to %s", peerName(cfg), FenceWatchEvery, FenceWatchFor)
+	for end := time.Now().Add(FenceWatchFor); time.Now().Before(end); time.Sleep(FenceWatchEvery) {
+		done, why := h.fenceOnce(ctx)
+		if done {
+			log.Logf("fence watch ends: %s", why)
+			return ExitOK
+		}
+	}
+	log.Logf("fence watch ends: %s never answered within %s", peerName(cfg), FenceWatchFor)
+	return ExitOK
+}
+
+// fenceOnce is one round of the watch: done when there is nothing left to
+// fence (this node is no longer master, or the peer is not a master below
+// our epoch) or the peer demoted.
+func (h *handler) fenceOnce(ctx context.Context) (bool, string) {
+	own, err := cluster.ReadState(h.cfg.StateFile)
+	if err != nil {
+		return true, "this node's state is unreadable: " + err.Error()
+	}
+	if own.Role != cluster.Master {
+		return true, "this node is " + own.Role + " now"
+	}
+	c, ps, err := h.peerState(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer c.Close()
+	p := *ps.State
+	// Read our own state again: an admin (or a test's reset) may have
+	// changed the roles while we asked.
+	if again, err := cluster.ReadState(h.cfg.StateFile); err != nil || again != own {
+		return true, "this node's state changed meanwhile"
+	}
+	if p.Role != cluster.Master || p.Epoch >= own.Epoch {
+		return true, fmt.Sprintf("%s is %s at epoch %d: nothing to fence", peerName(h.cfg), p.Role, p.Epoch)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Found by the fence watch that %s started after its promote (the old master had not confirmed its demotion).\n", h.self())
+	if code := h.fenceStale(ctx, c, &b, own, p); code != ExitOK {
+		return false, "its demotion failed"
+	}
+	return true, peerName(h.cfg) + " demoted"
+}

@@ -23,7 +23,11 @@ import (
 // watch asks it to demote the moment it answers again.
 const (
 	FenceWatchFor   = 30 * time.Minute
-	FenceWatchEvery = time.Second
+	FenceWatchEvery = 500 * time.Millisecond
+	// FenceWatchConnect bounds each round's SSH connect (a LAN peer that
+	// answers at all does within it): a round stuck in a long connect
+	// timeout while the peer's link comes back would delay the fence.
+	FenceWatchConnect = 1500 * time.Millisecond
 )
 
 // FenceWatchPIDFile is the watch's pid file in run_dir.
@@ -55,6 +59,9 @@ func fenceWatchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.RunDir, nil)
 	defer log.Close()
+	if cfg.SSH.ConnectTimeout.Duration <= 0 || cfg.SSH.ConnectTimeout.Duration > FenceWatchConnect {
+		cfg.SSH.ConnectTimeout.Duration = FenceWatchConnect
+	}
 	h := &handler{cfg: cfg, log: log, out: io.Discard}
 	ctx := context.Background()
 	unlock, err := failover.Lock(ctx, filepath.Join(cfg.RunDir, "fence-watch.lock"), 0)

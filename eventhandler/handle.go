@@ -63,7 +63,7 @@ Commands:
          send the spooled mail
   fence-watch [--config FILE]
          (started by a promote whose old master did not confirm its
-         demotion) asks the old master to demote every second until it
+         demotion) asks the old master to demote every 0.5 s until it
          does, this node stops being master, or 30 minutes pass
 `
 
@@ -433,7 +433,7 @@ func composeReport(cfg *config.Config, self string, t failover.Trigger, rep *fai
 	} else {
 		fmt.Fprintf(&b, "  %s: not master (see above)\n", self)
 	}
-	peerRole := "unknown (not reached): must not come back as master; it will see the higher epoch"
+	peerRole := "unknown (not reached): a fence watch asks it to demote the moment it answers again; by itself it would see the higher epoch and step down"
 	if rep != nil {
 		for _, s := range rep.Steps {
 			if s.Name == "fence" && strings.HasPrefix(s.Result, "peer demoted") {

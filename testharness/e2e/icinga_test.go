@@ -22,7 +22,7 @@ import (
 var failoverChecks = []string{"pbx_master_alive", "pbx_cluster", "pbx_net_failover"}
 
 // checkPing is the plugin of the shipped host check (ITL's hostalive).
-const checkPing = "/usr/lib/nagios/plugins/check_ping"
+const checkPing = lab.CheckPing
 
 // icinga is the two nodes' Icinga 2 instances of one test.
 type icinga struct {
@@ -33,17 +33,6 @@ type icinga struct {
 	// l.IcingaDataDir): conf/, plugins/, tw_cli/, log/, data/...
 	base map[string]string
 }
-
-// twCLIScript stands in for 3ware's tw_cli: it prints the file of out/
-// named after its arguments ("info c0" -> out/info.c0), out/ being a
-// symlink to testdata/tw_cli/ok or /failed. (lib/raid's test fake.)
-const twCLIScript = `#!/bin/sh
-d=$(dirname "$0")
-f=$(printf '%s' "$*" | tr ' /' '..' | sed 's/^\.//')
-if [ -n "$f" ] && [ -f "$d/out/$f" ]; then cat "$d/out/$f"; exit 0; fi
-echo "Error: (fake tw_cli) nothing recorded for: $*" >&2
-exit 1
-`
 
 // startIcinga writes each node's configuration (icinga-conf/*.conf as
 // shipped, a Host for the node only, zones.conf.standalone), forgets any
@@ -58,94 +47,16 @@ func startIcinga(t *testing.T, l *lab.Lab) *icinga {
 		}
 	}
 	ic := &icinga{t: t, l: l, bin: binDir(t), base: map[string]string{}}
-	repoConf, err := filepath.Abs("../../icinga-conf")
+	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	shipped, err := filepath.Glob(filepath.Join(repoConf, "*.conf"))
-	if err != nil || len(shipped) < 5 {
-		t.Fatalf("icinga-conf/*.conf: %v %v", shipped, err)
-	}
-	zones, err := os.ReadFile(filepath.Join(repoConf, "zones.conf.standalone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, node := range lab.Nodes {
-		base := filepath.Dir(l.IcingaDataDir(node))
-		ic.base[node] = base
-		// Icinga restores its services' states from data/icinga2.state:
-		// a HARD CRITICAL left by the last test would never change again.
-		for _, d := range []string{"data", "log", "conf", "plugins", "tw_cli"} {
-			if err := os.RemoveAll(filepath.Join(base, d)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, d := range []string{"conf", "plugins", "log/compat", "tw_cli"} {
-			if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// PluginDir: the built plugins, and check_ping for the shipped
-		// host check (hostalive): as /usr/lib/nagios/plugins holds both
-		// on an installed node.
-		plugins, _ := filepath.Glob(filepath.Join(ic.bin, "check_pbx_*"))
-		if len(plugins) == 0 {
-			t.Fatalf("no check_pbx_* in %s", ic.bin)
-		}
-		plugins = append(plugins, checkPing)
-		for _, p := range plugins {
-			if err := os.Symlink(p, filepath.Join(base, "plugins", filepath.Base(p))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		tw := filepath.Join(base, "tw_cli", "tw_cli")
-		if err := os.WriteFile(tw, []byte(twCLIScript), 0o755); err != nil {
+	confs := map[string]string{}
+	for _, node := range lab.Nodes {
+		ic.base[node] = l.IcingaBase(node)
+		if confs[node], err = l.WriteIcingaConf(node, repo, ic.bin, filepath.Join("testdata", "tw_cli", "ok")); err != nil {
 			t.Fatal(err)
 		}
-		ic.setRAID(node, "ok")
-
-		h := lab.Hosts[i]
-		hosts := fmt.Sprintf(`/* Written by testharness/e2e: this node's Host only (standalone). */
-object Host %q {
-	import "pbxha-node"
-	address = %q
-	vars.pbx_cluster_ip = %q
-	vars.pbx_config = %q
-	vars.pbxha_eventhandler = %q
-	vars.pbxha_notify = %q
-	vars.pbx_raid = true
-	vars.pbx_raid_source = "3ware"
-	vars.pbx_raid_tw_cli = %q
-	/* The lab runs both MariaDB and PostgreSQL; a site has one. */
-	vars.pbx_db_query_driver = "mysql"
-	vars.pbx_db_sync_driver = "mysql"
-}
-`, node, h.TelIP, h.ClusterIP, l.ConfigPath(node), filepath.Join(ic.bin, "pbxha-eventhandler"),
-			filepath.Join(ic.bin, "pbxha-notify"), tw)
-		var main strings.Builder
-		fmt.Fprintf(&main, "/* Written by testharness/e2e for %s. */\n", node)
-		fmt.Fprintf(&main, "const PluginDir = %q\n", filepath.Join(base, "plugins"))
-		fmt.Fprintf(&main, "const NodeName = %q\nconst ZoneName = NodeName\n", node)
-		main.WriteString("include \"zones.conf\"\ninclude <itl>\ninclude <plugins>\n")
-		main.WriteString("object CheckerComponent \"checker\" { }\nobject NotificationComponent \"notification\" { }\n")
-		// What the test reads: state changes, event handler and
-		// notification runs (compat log), every service's current state
-		// each second (status.dat).
-		fmt.Fprintf(&main, "object CompatLogger \"compatlog\" { log_dir = %q }\n", filepath.Join(base, "log", "compat"))
-		fmt.Fprintf(&main, "object StatusDataWriter \"status\" { status_path = %q\n\tobjects_path = %q\n\tupdate_interval = 1s\n}\n",
-			filepath.Join(base, "status.dat"), filepath.Join(base, "objects.cache"))
-		for _, f := range shipped {
-			if filepath.Base(f) != "example-hosts.conf" {
-				fmt.Fprintf(&main, "include %q\n", f)
-			}
-		}
-		main.WriteString("include \"hosts.conf\"\n")
-		for name, text := range map[string]string{"icinga2.conf": main.String(), "zones.conf": string(zones), "hosts.conf": hosts} {
-			if err := os.WriteFile(filepath.Join(base, "conf", name), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_ = os.Remove(filepath.Join(base, "status.dat"))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -154,7 +65,7 @@ object Host %q {
 	var wg sync.WaitGroup
 	errs := make([]error, len(lab.Nodes))
 	for i, node := range lab.Nodes {
-		wg.Go(func() { errs[i] = l.StartIcinga(ctx, node, filepath.Join(ic.base[node], "conf")) })
+		wg.Go(func() { errs[i] = l.StartIcinga(ctx, node, confs[node]) })
 	}
 	wg.Wait()
 	t.Cleanup(func() {
@@ -187,17 +98,7 @@ object Host %q {
 // atomically.
 func (ic *icinga) setRAID(node, which string) {
 	ic.t.Helper()
-	src, err := filepath.Abs(filepath.Join("testdata", "tw_cli", which))
-	if err != nil {
-		ic.t.Fatal(err)
-	}
-	dir := filepath.Join(ic.base[node], "tw_cli")
-	tmp := filepath.Join(dir, "out.new")
-	_ = os.Remove(tmp)
-	if err := os.Symlink(src, tmp); err != nil {
-		ic.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "out")); err != nil {
+	if err := ic.l.SetIcingaRAID(node, filepath.Join("testdata", "tw_cli", which)); err != nil {
 		ic.t.Fatal(err)
 	}
 }

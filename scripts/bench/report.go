@@ -117,7 +117,11 @@ func report(w io.Writer, o options, m machineInfo, rs []pairResult, fixtureNotes
 	fmt.Fprintln(w, failoverPlaceholder)
 	if failoverText != "" {
 		fmt.Fprintln(w, failoverText)
+	} else {
+		fmt.Fprintln(w, "The event handler's own times need the lab (run as root).")
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The end-to-end failover times (a real Icinga 2 with the shipped templates, from the fault to the VIP moved and SIP answered, beside keepalived) are in [BENCHMARKS-failover.md](BENCHMARKS-failover.md), written by `make bench-failover`.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Notes:")
 	for _, n := range append(append(notes, fixtureNotes...), outputNotes(rs)...) {

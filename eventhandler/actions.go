@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -27,12 +30,8 @@ const (
 	PeerPromoteTimeout = peer.PromoteTime + 5*time.Second
 )
 
-func peerName(cfg *config.Config) string {
-	if p := cfg.Peer(); p != nil {
-		return p.Name
-	}
-	return "the peer"
-}
+// peerName is the other node's name.
+var peerName = failover.PeerName
 
 // maintenance reports whether maintenance is in force; an expired record
 // is cleared here and its end announced (once, by whichever process
@@ -54,15 +53,19 @@ func (h *handler) maintenance() (cluster.Maintenance, bool) {
 
 // sendMail sends (or spools) one message to the admin.
 func (h *handler) sendMail(ctx context.Context, subject, body string, urgent bool) {
-	if h.cfg.AdminEmail == "" {
-		h.log.Logf("no admin_email: no mail sent (%s)", subject)
-		return
-	}
 	id := h.cfg.ClusterID
 	if id == "" {
 		id = "pbxha"
 	}
-	m := mail.Message{From: h.cfg.SMTP.From, To: []string{h.cfg.AdminEmail}, Subject: fmt.Sprintf("[%s] %s", id, subject), Body: body, Urgent: urgent}
+	h.send(ctx, mail.Message{From: h.cfg.SMTP.From, To: []string{h.cfg.AdminEmail}, Subject: fmt.Sprintf("[%s] %s", id, subject), Body: body, Urgent: urgent})
+}
+
+// send sends m to the admin, bounded by FlushTimeout; SMTP down spools it.
+func (h *handler) send(ctx context.Context, m mail.Message) {
+	if h.cfg.AdminEmail == "" {
+		h.log.Logf("no admin_email: no mail sent (%s)", m.Subject)
+		return
+	}
 	mctx, cancel := context.WithTimeout(ctx, FlushTimeout)
 	defer cancel()
 	spooled, err := mail.Send(mctx, h.cfg.SMTP, m)
@@ -74,6 +77,19 @@ func (h *handler) sendMail(ctx context.Context, subject, body string, urgent boo
 	default:
 		h.log.Logf("mail sent to %s: %s", h.cfg.AdminEmail, m.Subject)
 	}
+}
+
+// onPeer runs fn on a connection to the peer, the whole exchange bounded
+// by PeerStateTimeout.
+func (h *handler) onPeer(ctx context.Context, fn func(context.Context, *peer.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, PeerStateTimeout)
+	defer cancel()
+	c, err := peer.Dial(ctx, h.cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(ctx, c)
 }
 
 // peerState asks the peer for its state.
@@ -361,7 +377,7 @@ func (h *handler) rejoin(ctx context.Context, dry bool) int {
 		return ExitFailed
 	}
 	st, err := cluster.ReadState(h.cfg.StateFile)
-	if err != nil && !errors.Is(err, errNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail("%v", err)
 	}
 	if st.Role == cluster.Master {
@@ -450,13 +466,8 @@ func maintenanceCmd(args []string, stdout, stderr io.Writer) int {
 			return ExitFailed
 		}
 		peerNote := "on " + pname + " too"
-		if c, err := peer.Dial(ctx, cfg); err != nil {
+		if err := h.onPeer(ctx, func(ctx context.Context, c *peer.Client) error { _, err := c.MaintenanceOn(ctx, dur); return err }); err != nil {
 			peerNote = "NOT on " + pname + " (" + err.Error() + "): its handler may still act"
-		} else {
-			if _, err := c.MaintenanceOn(ctx, dur); err != nil {
-				peerNote = "NOT on " + pname + " (" + err.Error() + "): its handler may still act"
-			}
-			c.Close()
 		}
 		log.Logf("maintenance on until %s, %s", m.Until.Format(time.RFC3339), peerNote)
 		h.sendMail(ctx, fmt.Sprintf("MAINTENANCE STARTED on %s until %s", self, m.Until.Local().Format("15:04 MST")),
@@ -469,13 +480,8 @@ func maintenanceCmd(args []string, stdout, stderr io.Writer) int {
 			return ExitFailed
 		}
 		peerNote := "off on " + pname + " too"
-		if c, err := peer.Dial(ctx, cfg); err != nil {
+		if err := h.onPeer(ctx, func(ctx context.Context, c *peer.Client) error { _, err := c.MaintenanceOff(ctx); return err }); err != nil {
 			peerNote = "NOT switched off on " + pname + " (" + err.Error() + "): it ends there by itself"
-		} else {
-			if _, err := c.MaintenanceOff(ctx); err != nil {
-				peerNote = "NOT switched off on " + pname + " (" + err.Error() + "): it ends there by itself"
-			}
-			c.Close()
 		}
 		log.Logf("maintenance off (was on: %v), %s", was, peerNote)
 		h.sendMail(ctx, fmt.Sprintf("MAINTENANCE ENDED on %s", self), fmt.Sprintf("Maintenance switched off by the admin on %s; %s.\nThe event handler acts again on failover-class checks.\n", self, peerNote), false)
@@ -484,6 +490,11 @@ func maintenanceCmd(args []string, stdout, stderr io.Writer) int {
 	h.flushSpool()
 	return ExitOK
 }
+
+// ignoreHangup keeps a promote asked for over SSH running when the session
+// ends: sshd hangs up when the client goes, and a half-done promote is
+// worse than a finished one nobody hears about (the log has it).
+func ignoreHangup() { signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE) }
 
 // PeerPromote is peer.PromoteFunc: the promote the other node asks for
 // after it demoted itself. It runs as the event handler's promote does (the
@@ -520,7 +531,6 @@ func PeerPromote(ctx context.Context, cfg *config.Config, reason string) (*peer.
 	if st.Role != cluster.Slave {
 		return r, fmt.Errorf("%s is %s, not a slave: it does not take over (rejoin it first)", h.self(), st.Role)
 	}
-	h.force = false
 	rep, err := h.doPromote(ctx, fmt.Sprintf("%s from %s", reason, peerName(cfg)), true)
 	for _, s := range rep.Steps {
 		r.Steps = append(r.Steps, s.String())

@@ -310,13 +310,7 @@ func (h *handler) doPromote(ctx context.Context, reason string, lagChecked bool)
 	}
 	if ops.PeerReachable == nil {
 		ops.PeerReachable = func(ctx context.Context) error {
-			c, err := peer.Dial(ctx, h.cfg)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			_, err = c.State(ctx)
-			return err
+			return h.onPeer(ctx, func(ctx context.Context, c *peer.Client) error { _, err := c.State(ctx); return err })
 		}
 	}
 	h.log.Logf("promote: %s", reason)
@@ -358,20 +352,7 @@ func (h *handler) promote(ctx context.Context, d failover.Decision) int {
 }
 
 func (h *handler) mailReport(ctx context.Context, rep *failover.Report, perr error) {
-	if h.cfg.AdminEmail == "" {
-		h.log.Logf("no admin_email: no mail sent")
-		return
-	}
-	m := composeReport(h.cfg, h.self(), h.trigger, rep, perr)
-	spooled, err := mail.Send(ctx, h.cfg.SMTP, m)
-	switch {
-	case spooled:
-		h.log.Logf("mail spooled in %s (SMTP: %v)", h.cfg.SMTP.SpoolDir, err)
-	case err != nil:
-		h.log.Logf("mail LOST: %v", err)
-	default:
-		h.log.Logf("mail sent to %s: %s", h.cfg.AdminEmail, m.Subject)
-	}
+	h.send(ctx, composeReport(h.cfg, h.self(), h.trigger, rep, perr))
 }
 
 func (h *handler) flushSpool() {
@@ -423,24 +404,16 @@ func composeReport(cfg *config.Config, self string, t failover.Trigger, rep *fai
 			b.WriteString(".\n")
 		}
 	}
-	peerName := "the peer"
-	if p := cfg.Peer(); p != nil {
-		peerName = p.Name
-	}
 	b.WriteString("\nRoles now:\n")
 	if perr == nil && rep != nil {
 		fmt.Fprintf(&b, "  %s: master (epoch %d)\n", self, rep.Epoch)
 	} else {
 		fmt.Fprintf(&b, "  %s: not master (see above)\n", self)
 	}
-	peerRole := "unknown (not reached): a fence watch asks it to demote the moment it answers again; by itself it would see the higher epoch and step down"
-	if rep != nil {
-		for _, s := range rep.Steps {
-			if s.Name == "fence" && strings.HasPrefix(s.Result, "peer demoted") {
-				peerRole = "standby (confirmed its demotion)"
-			}
-		}
+	peerRole := "not confirmed demoted: a fence watch asks it to demote the moment it answers; by itself it would see the higher epoch and step down"
+	if rep != nil && rep.PeerDemoted {
+		peerRole = "standby (confirmed its demotion)"
 	}
-	fmt.Fprintf(&b, "  %s: %s\n", peerName, peerRole)
+	fmt.Fprintf(&b, "  %s: %s\n", peerName(cfg), peerRole)
 	return mail.Message{From: cfg.SMTP.From, To: []string{cfg.AdminEmail}, Subject: subj, Body: b.String(), Urgent: urgent}
 }

@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,13 +16,6 @@ import (
 	"pbxha/lib/failover"
 	"pbxha/lib/peer"
 )
-
-var errNotExist = fs.ErrNotExist
-
-// ignoreHangup keeps a promote asked for over SSH running when the session
-// ends: sshd hangs up when the client goes, and a half-done promote is
-// worse than a finished one nobody hears about (the log has it).
-func ignoreHangup() { signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE) }
 
 func parseVIP(cfg *config.Config) (netip.Prefix, error) {
 	if cfg.VIP.Address == "" {

@@ -55,14 +55,7 @@ func Demote(ctx context.Context, cfg *config.Config, reason string, ops Ops) (*R
 	r := &Report{Start: ops.Now()}
 	var errs []error
 	step := func(name string, timeout time.Duration, fn func(ctx context.Context) (string, error)) {
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		t0 := ops.Now()
-		res, err := fn(sctx)
-		s := StepResult{Name: name, Start: t0, Duration: ops.Now().Sub(t0), Result: res, Err: err}
-		r.Steps = append(r.Steps, s)
-		ops.Logf("step %s", s)
-		if err != nil {
+		if err := r.run(ctx, &ops, name, timeout, fn); err != nil {
 			errs = append(errs, fmt.Errorf("step %s: %w", name, err))
 		}
 	}
@@ -130,14 +123,7 @@ func Rejoin(ctx context.Context, cfg *config.Config, newMaster config.Node, mast
 	ops.defaults(cfg)
 	r := &Report{Start: ops.Now()}
 	step := func(name string, timeout time.Duration, fn func(ctx context.Context) (string, error)) error {
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		t0 := ops.Now()
-		res, err := fn(sctx)
-		s := StepResult{Name: name, Start: t0, Duration: ops.Now().Sub(t0), Result: res, Err: err}
-		r.Steps = append(r.Steps, s)
-		ops.Logf("step %s", s)
-		return err
+		return r.run(ctx, &ops, name, timeout, fn)
 	}
 	if err := step("databases", RejoinDBTimeout, func(ctx context.Context) (string, error) {
 		return ops.RejoinDBs(ctx, newMaster)

@@ -122,6 +122,19 @@ type Report struct {
 	PeerDemoted bool
 }
 
+// run runs one step bounded by timeout, times it, records it in the report
+// and logs it; it returns the step's error.
+func (r *Report) run(ctx context.Context, ops *Ops, name string, timeout time.Duration, fn func(ctx context.Context) (string, error)) error {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t0 := ops.Now()
+	res, err := fn(sctx)
+	s := StepResult{Name: name, Start: t0, Duration: ops.Now().Sub(t0), Result: res, Err: err}
+	r.Steps = append(r.Steps, s)
+	ops.Logf("step %s", s)
+	return err
+}
+
 // Failed is the first failed step, or nil.
 func (r *Report) Failed() *StepResult {
 	for i := range r.Steps {
@@ -221,7 +234,7 @@ func RunCommand(ctx context.Context, argv []string) error {
 func Plan(cfg *config.Config) []string {
 	p := []string{
 		"dblag: read the replicas' lag; when more than max_promote_lag and the old master answers, refuse before any change (unless --force)",
-		fmt.Sprintf("fence: ask %s over SSH to demote (deadline %s); carry on if unreachable", peerName(cfg), FenceTimeout),
+		fmt.Sprintf("fence: ask %s over SSH to demote (deadline %s); carry on if unreachable", PeerName(cfg), FenceTimeout),
 		fmt.Sprintf("dad: ARP duplicate address detection for %s on %s (%s); refuse if another MAC answers and the peer did not confirm", cfg.VIP.Address, cfg.VIP.Interface, DADTimeout),
 		fmt.Sprintf("vip: bind %s to %s", cfg.VIP.Address, cfg.VIP.Interface),
 		fmt.Sprintf("garp: %d request+reply pairs, %s apart, in the background", cfg.Failover.GARPCount, cfg.Failover.GARPInterval.Duration),
@@ -234,7 +247,8 @@ func Plan(cfg *config.Config) []string {
 	return p
 }
 
-func peerName(cfg *config.Config) string {
+// PeerName is the other node's name from cfg, or "the peer".
+func PeerName(cfg *config.Config) string {
 	if p := cfg.Peer(); p != nil {
 		return p.Name
 	}
@@ -247,14 +261,7 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 	ops.defaults(cfg)
 	r := &Report{Start: ops.Now()}
 	step := func(name string, timeout time.Duration, fn func(ctx context.Context) (string, error)) error {
-		sctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		t0 := ops.Now()
-		res, err := fn(sctx)
-		s := StepResult{Name: name, Start: t0, Duration: ops.Now().Sub(t0), Result: res, Err: err}
-		r.Steps = append(r.Steps, s)
-		ops.Logf("step %s", s)
-		return err
+		return r.run(ctx, &ops, name, timeout, fn)
 	}
 	vip, err := netip.ParsePrefix(cfg.VIP.Address)
 	if err != nil {
@@ -345,6 +352,7 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 	joinFence := func() {
 		fenceJoin.Do(func() {
 			<-fenceDone
+			r.PeerDemoted = fence.Demoted
 			r.Steps = append(r.Steps, fenceStep)
 			ops.Logf("step %s", fenceStep)
 		})
@@ -459,7 +467,6 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 
 	// (g) state: the epoch moves past anything either node has seen.
 	joinFence()
-	r.PeerDemoted = fence.Demoted
 	epoch := max(own.Epoch, fence.PeerEpoch) + 1
 	if own.Role == cluster.Master {
 		epoch = own.Epoch // a rerun after a crash keeps its epoch

@@ -84,11 +84,11 @@ func (s *Server) maintenanceOn(c call) (replier, error) {
 	if s.Now != nil {
 		now = s.Now()
 	}
-	m := cluster.Maintenance{Since: now.UTC(), Until: now.Add(time.Duration(c.req.Args[0].(int)) * time.Second).UTC(), By: nodeOf(cfg, "the peer") + " (over SSH)"}
+	m := cluster.Maintenance{Since: now.UTC(), Until: now.Add(time.Duration(c.req.Args[0].(int)) * time.Second).UTC(), By: otherName(cfg) + " (over SSH)"}
 	if err := cluster.WriteMaintenance(cfg.StateFile, m); err != nil {
 		return nil, err
 	}
-	return &MaintenanceReply{Node: nodeOf(cfg, ""), Active: true, Until: &m.Until}, nil
+	return &MaintenanceReply{Node: selfName(cfg), Active: true, Until: &m.Until}, nil
 }
 
 func (s *Server) maintenanceOff(c call) (replier, error) {
@@ -99,18 +99,23 @@ func (s *Server) maintenanceOff(c call) (replier, error) {
 	if _, err := cluster.ClearMaintenance(cfg.StateFile); err != nil {
 		return nil, err
 	}
-	return &MaintenanceReply{Node: nodeOf(cfg, "")}, nil
+	return &MaintenanceReply{Node: selfName(cfg)}, nil
 }
 
-// nodeOf is this node's name, or def.
-func nodeOf(cfg *config.Config, def string) string {
-	if p := cfg.Peer(); p != nil && def == "the peer" {
-		return p.Name
+// selfName is this node's name ("" when cfg cannot tell).
+func selfName(cfg *config.Config) string {
+	if n := cfg.Self(); n != nil {
+		return n.Name
 	}
-	if s := cfg.Self(); s != nil && def == "" {
-		return s.Name
+	return ""
+}
+
+// otherName is the name of the node that asks: the peer.
+func otherName(cfg *config.Config) string {
+	if n := cfg.Peer(); n != nil {
+		return n.Name
 	}
-	return def
+	return "the peer"
 }
 
 // MaintenanceOn switches maintenance on at the peer for d.

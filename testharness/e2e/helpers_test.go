@@ -1,123 +1,35 @@
 package e2e
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pbxha/testharness/lab"
+	"pbxha/testharness/labtest"
 )
-
-// useLab takes the lab lock, attaches to the running lab and registers a
-// reset (which also stops both Icingas) and the unlock at cleanup. Without
-// a lab it skips, except under CI=true, where it fails. (A copy of
-// testharness/integration's helper.)
-func useLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if os.Geteuid() != 0 {
-		noLab(t, "the lab needs root")
-	}
-	unlock, err := lab.Lock(ctx)
-	if err != nil {
-		noLab(t, "taking the lab lock: "+err.Error())
-	}
-	l, err := lab.Attach()
-	if err != nil {
-		unlock()
-		noLab(t, "no lab running (make lab-up): "+err.Error())
-	}
-	t.Cleanup(func() {
-		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer rcancel()
-		if err := l.Reset(rctx); err != nil {
-			t.Errorf("pbxlab reset after %s: %v", t.Name(), err)
-		}
-		unlock()
-	})
-	return l
-}
-
-func noLab(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", why)
-	}
-	t.Skip(why)
-}
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// binDir is where the built binaries are: $PBXHA_BIN when it holds them
-// (make test builds there first), else everything is built once into a
-// temporary directory. Icinga runs them from there.
-func binDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("PBXHA_BIN"); d != "" {
-		if _, err := os.Stat(filepath.Join(d, "pbxha-eventhandler")); err == nil {
-			abs, err := filepath.Abs(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return abs
-		}
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "pbxha-bin-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("make", "-C", "../..", "build", "BIN="+buildDir).CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(err.Error() + ": " + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building binaries: %v", buildErr)
-	}
-	return buildDir
-}
 
 // Run is one run of a binary inside a lab host's namespace.
-type Run struct {
-	Code   int
-	First  string
-	Out    string
-	Stderr string
-}
+type Run = labtest.Run
+
+// useLab takes the lab for this test (labtest.Use); its reset also stops
+// both Icingas.
+func useLab(t *testing.T) *lab.Lab { return labtest.Use(t) }
+
+// noLab skips, or fails under CI=true.
+func noLab(t *testing.T, why string) { labtest.NoLab(t, why) }
+
+// binDir is where the built binaries are; Icinga runs them from there.
+func binDir(t *testing.T) string { return labtest.BinDir(t) }
 
 // runIn runs the built binary argv[0] with argv[1:] inside host's
-// namespace, bounded by timeout.
+// namespace, bounded by timeout; a run that could not start has code -1
+// and the reason in Stderr.
 func runIn(t *testing.T, l *lab.Lab, host string, timeout time.Duration, argv ...string) Run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	full := append([]string{filepath.Join(binDir(t), argv[0])}, argv[1:]...)
-	cmd := l.Command(ctx, host, full...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Run{Out: stdout.String(), Stderr: stderr.String()}
-	r.First, _, _ = strings.Cut(r.Out, "\n")
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		r.Code = -1
-		r.Stderr += err.Error()
+	r := labtest.RunIn(t, l, host, timeout, argv...)
+	if r.Err != nil {
+		r.Stderr += r.Err.Error()
 	}
 	return r
 }

@@ -197,89 +197,11 @@ func TestDBFailoverCycle(t *testing.T) {
 	d := dbfoOpen(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := d.my["node1"].ExecContext(ctx, "DROP TABLE IF EXISTS dbfo_t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.my["node1"].ExecContext(ctx, "CREATE TABLE dbfo_t (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := pgx.ConnectConfig(ctx, d.pg["node1"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DROP TABLE IF EXISTS dbfo_t", "CREATE TABLE dbfo_t (id int PRIMARY KEY, v text NOT NULL)"} {
-		if _, err := pc.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pc.Close(ctx)
+	dbfoTable(t, ctx, d)
 
-	// The writer: one id after another to whichever node is the primary
-	// ("" while there is none, as when the VIP moves); an id is acked
-	// only when both engines committed it.
-	var (
-		mu      sync.Mutex
-		primary = "node1"
-		acked   []int
-		failed  int
-	)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for id := 1; ; id++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			mu.Lock()
-			p := primary
-			mu.Unlock()
-			if p == "" {
-				id--
-				continue
-			}
-			if err := d.write(p, id); err != nil {
-				mu.Lock()
-				failed++
-				mu.Unlock()
-				continue
-			}
-			mu.Lock()
-			acked = append(acked, id)
-			mu.Unlock()
-		}
-	}()
-	setPrimary := func(n string) {
-		mu.Lock()
-		primary = n
-		mu.Unlock()
-	}
-	ackedN := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked)
-	}
-	waitAcks := func(n int) {
-		t.Helper()
-		for end := time.Now().Add(30 * time.Second); ackedN() < n; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(end) {
-				t.Fatalf("writer acknowledged %d writes, want %d", ackedN(), n)
-			}
-		}
-	}
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		<-done
-	}()
-
-	waitAcks(20)
-	setPrimary("")
+	w := dbfoStartWriter(t, d, "node1")
+	w.more(t, 20)
+	w.setPrimary("")
 	dbfoWaitSame(t, d)
 	if err := l.Fault(ctx, "link-down", "node1", "all"); err != nil {
 		t.Fatal(err)
@@ -297,9 +219,8 @@ func TestDBFailoverCycle(t *testing.T) {
 	if sum, errText := dbfo(t, l, "node2", "promote"); errText != "" || !strings.Contains(sum, "mysql: already primary") || !strings.Contains(sum, "pgsql: already primary") {
 		t.Errorf("second promote: %q, %q", sum, errText)
 	}
-	setPrimary("node2")
-	n := ackedN()
-	waitAcks(n + 20)
+	w.setPrimary("node2")
+	w.more(t, 20)
 
 	if err := l.Fault(ctx, "link-up", "node1", "all"); err != nil {
 		t.Fatal(err)
@@ -323,8 +244,7 @@ func TestDBFailoverCycle(t *testing.T) {
 	if sum, errText := dbfo(t, l, "node1", "rejoin"); errText != "" || !strings.Contains(sum, "already a standby of node2") {
 		t.Errorf("second rejoin: %q, %q", sum, errText)
 	}
-	n = ackedN()
-	waitAcks(n + 20)
+	w.more(t, 20)
 	for _, drv := range []string{"mysql", "pgsql"} {
 		// node2's state file still says slave: --role any.
 		expect(t, dbCheck(t, l, "node2", dbQuery, drv, nil, "--role", "any", "--create"), 0, "PBX_DB_QUERY OK - ")
@@ -334,22 +254,8 @@ func TestDBFailoverCycle(t *testing.T) {
 		}
 	}
 
-	close(stop)
-	<-done
-	mu.Lock()
-	t.Logf("writer: %d acknowledged, %d failed", len(acked), failed)
-	all := append([]int(nil), acked...)
-	mu.Unlock()
-	same := dbfoWaitSame(t, d)
-	t.Logf("both nodes: %s", same)
-	for _, node := range []string{"node1", "node2"} {
-		_, my, pg := d.digest(t, node)
-		for _, id := range all {
-			if !my[id] || !pg[id] {
-				t.Errorf("%s lost acknowledged write %d (mariadb %v, postgresql %v)", node, id, my[id], pg[id])
-			}
-		}
-	}
+	w.stop()
+	dbfoNoneLost(t, d, w)
 
 	// An errant transaction on node1 (written while its replica is
 	// stopped) makes a rejoin refuse, naming it.
@@ -367,5 +273,108 @@ func TestDBFailoverCycle(t *testing.T) {
 	var cnt int
 	if err := row.Scan(&cnt); err != nil || cnt != 1 {
 		t.Errorf("the errant row was discarded: count %d, %v %s", cnt, err, io)
+	}
+}
+
+// dbfoTable (re)creates the test table dbfo_t on node1's MariaDB and
+// PostgreSQL (the replicas get it by replication).
+func dbfoTable(t *testing.T, ctx context.Context, d *dbfoConns) {
+	t.Helper()
+	for _, q := range []string{"DROP TABLE IF EXISTS dbfo_t", "CREATE TABLE dbfo_t (id INT PRIMARY KEY, v VARCHAR(64) NOT NULL)"} {
+		if _, err := d.my["node1"].ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc, err := pgx.ConnectConfig(ctx, d.pg["node1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	for _, q := range []string{"DROP TABLE IF EXISTS dbfo_t", "CREATE TABLE dbfo_t (id int PRIMARY KEY, v text NOT NULL)"} {
+		if _, err := pc.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// dbfoWriter writes one id after another, every 20 ms, to whichever node
+// is the primary ("" while there is none, as when the roles move); an id
+// is acknowledged only when both engines committed it.
+type dbfoWriter struct {
+	mu      sync.Mutex
+	primary string
+	acked   []int
+	failed  int
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+func dbfoStartWriter(t *testing.T, d *dbfoConns, primary string) *dbfoWriter {
+	w := &dbfoWriter{primary: primary, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for id := 1; ; id++ {
+			select {
+			case <-w.quit:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			w.mu.Lock()
+			p := w.primary
+			w.mu.Unlock()
+			if p == "" {
+				id--
+				continue
+			}
+			err := d.write(p, id)
+			w.mu.Lock()
+			if err != nil {
+				w.failed++
+			} else {
+				w.acked = append(w.acked, id)
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *dbfoWriter) setPrimary(n string) { w.mu.Lock(); w.primary = n; w.mu.Unlock() }
+
+func (w *dbfoWriter) ackedN() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
+
+// more waits (at most 30 s) for k more acknowledged writes.
+func (w *dbfoWriter) more(t *testing.T, k int) {
+	t.Helper()
+	want := w.ackedN() + k
+	for end := time.Now().Add(30 * time.Second); w.ackedN() < want; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("writer acknowledged %d writes, want %d", w.ackedN(), want)
+		}
+	}
+}
+
+// stop ends the writer and waits for it.
+func (w *dbfoWriter) stop() { w.once.Do(func() { close(w.quit); <-w.done }) }
+
+// dbfoNoneLost waits until both nodes hold the same rows and checks that
+// every write the (stopped) writer had acknowledged is on both, in both
+// engines.
+func dbfoNoneLost(t *testing.T, d *dbfoConns, w *dbfoWriter) {
+	t.Helper()
+	w.mu.Lock()
+	all, failed := append([]int(nil), w.acked...), w.failed
+	w.mu.Unlock()
+	same := dbfoWaitSame(t, d)
+	t.Logf("writer: %d acknowledged, %d failed; both nodes: %s", len(all), failed, same)
+	for _, node := range []string{"node1", "node2"} {
+		_, my, pg := d.digest(t, node)
+		for _, id := range all {
+			if !my[id] || !pg[id] {
+				t.Errorf("%s lost acknowledged write %d (mariadb %v, postgresql %v)", node, id, my[id], pg[id])
+			}
+		}
 	}
 }

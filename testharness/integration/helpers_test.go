@@ -5,118 +5,34 @@ package integration
 // names would not compile).
 
 import (
-	"context"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pbxha/lib/plugin"
 	"pbxha/testharness/lab"
+	"pbxha/testharness/labtest"
 )
-
-// useLab takes the lab lock, attaches to the running lab and registers a
-// reset and the unlock at cleanup. Without a lab it skips — except under
-// CI=true, where an unreachable lab is a failure, never a silent skip.
-func useLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if os.Geteuid() != 0 {
-		noLab(t, "the lab needs root")
-	}
-	unlock, err := lab.Lock(ctx)
-	if err != nil {
-		noLab(t, "taking the lab lock: "+err.Error())
-	}
-	l, err := lab.Attach()
-	if err != nil {
-		unlock()
-		noLab(t, "no lab running (make lab-up): "+err.Error())
-	}
-	t.Cleanup(func() {
-		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer rcancel()
-		if err := l.Reset(rctx); err != nil {
-			t.Errorf("pbxlab reset after %s: %v", t.Name(), err)
-		}
-		unlock()
-	})
-	return l
-}
-
-func noLab(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", why)
-	}
-	t.Skip(why)
-}
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// bin returns the path of a built binary: $PBXHA_BIN/NAME when there (make
-// test builds everything first), else everything is built once into a
-// temporary directory.
-func bin(t *testing.T, name string) string {
-	t.Helper()
-	if d := os.Getenv("PBXHA_BIN"); d != "" {
-		p := filepath.Join(d, name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "pbxha-bin-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("make", "-C", "../..", "build", "BIN="+buildDir).CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(err.Error() + ": " + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building binaries: %v", buildErr)
-	}
-	return filepath.Join(buildDir, name)
-}
 
 // Run is one run of a binary inside a lab host's namespace.
-type Run struct {
-	Code   int
-	First  string // the first line of stdout
-	Out    string // stdout
-	Stderr string // a plugin writes nothing here: Icinga would show it
-}
+type Run = labtest.Run
 
-// runIn runs argv inside the host's namespace with a deadline and returns
-// the exit code and output. argv[0] is a binary name resolved with bin().
+// useLab takes the lab for this test (labtest.Use).
+func useLab(t *testing.T) *lab.Lab { return labtest.Use(t) }
+
+// noLab skips, or fails under CI=true.
+func noLab(t *testing.T, why string) { labtest.NoLab(t, why) }
+
+// bin is the path of a built binary.
+func bin(t *testing.T, name string) string { return labtest.Bin(t, name) }
+
+// runIn runs the built binary argv[0] inside host's namespace (at most
+// 60 s) and fails the test when it cannot be run at all.
 func runIn(t *testing.T, l *lab.Lab, host string, argv ...string) Run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	full := append([]string{bin(t, argv[0])}, argv[1:]...)
-	cmd := l.Command(ctx, host, full...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Run{Out: stdout.String(), Stderr: stderr.String()}
-	r.First, _, _ = strings.Cut(r.Out, "\n")
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running %v in %s: %v", argv, host, err)
+	r := labtest.RunIn(t, l, host, 60*time.Second, argv...)
+	if r.Err != nil {
+		t.Fatalf("running %v in %s: %v", argv, host, r.Err)
 	}
 	return r
 }

@@ -563,6 +563,9 @@ func (h *handler) fenceStale(ctx context.Context, c *peer.Client, b *strings.Bui
 		return ExitFailed
 	}
 	fmt.Fprintf(b, "\nIt demoted itself at this node's request: VIP released, stopped %s.\n", strings.Join(r.Stopped, ", "))
+	if u := h.unfence(ctx, pname+" confirmed its demotion"); u != "" {
+		fmt.Fprintln(b, u)
+	}
 	if r.Databases != "" {
 		fmt.Fprintf(b, "Its databases: %s\n", r.Databases)
 	}

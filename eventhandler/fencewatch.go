@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pbxha/lib/cluster"
+	"pbxha/lib/config"
 	"pbxha/lib/failover"
 )
 
@@ -94,6 +95,8 @@ func (h *handler) fenceOnce(ctx context.Context) (bool, string) {
 		return true, "this node's state is unreadable: " + err.Error()
 	}
 	if own.Role != cluster.Master {
+		// Not master here: the peer must not stay isolated.
+		h.unfence(ctx, "this node is "+own.Role+" now")
 		return true, "this node is " + own.Role + " now"
 	}
 	c, ps, err := h.peerState(ctx)
@@ -108,7 +111,9 @@ func (h *handler) fenceOnce(ctx context.Context) (bool, string) {
 		return true, "this node's state changed meanwhile"
 	}
 	if p.Role != cluster.Master || p.Epoch >= own.Epoch {
-		return true, fmt.Sprintf("%s is %s at epoch %d: nothing to fence", peerName(h.cfg), p.Role, p.Epoch)
+		why := fmt.Sprintf("%s is %s at epoch %d: nothing to fence", peerName(h.cfg), p.Role, p.Epoch)
+		h.unfence(ctx, why)
+		return true, why
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Found by the fence watch that %s started after its promote (the old master had not confirmed its demotion).\n", h.self())
@@ -116,4 +121,58 @@ func (h *handler) fenceOnce(ctx context.Context) (bool, string) {
 		return false, "its demotion failed"
 	}
 	return true, peerName(h.cfg) + " demoted"
+}
+
+// PeerFencedFile, in run_dir, records that failover.fence_command
+// isolated the peer (its first line says when and why); unfence_command is
+// due once the peer is no longer a stale master.
+const PeerFencedFile = "peer-fenced"
+
+// markPeerFenced records a successful fence_command.
+func (h *handler) markPeerFenced() {
+	line := fmt.Sprintf("%s isolated by fence_command at %s\n", peerName(h.cfg), time.Now().UTC().Format(time.RFC3339))
+	if err := cluster.WriteFileAtomic(filepath.Join(h.cfg.RunDir, PeerFencedFile), []byte(line), 0o644); err != nil {
+		h.log.Logf("recording the fence: %v", err)
+	}
+}
+
+// peerFenced returns the fence record ("" when the peer is not fenced).
+func peerFenced(cfg *config.Config) string {
+	b, err := os.ReadFile(filepath.Join(cfg.RunDir, PeerFencedFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// unfence runs unfence_command when fence_command isolated the peer and it
+// is no longer a stale master (why says how we know). It returns a line
+// for the admin ("" when there was nothing to undo).
+func (h *handler) unfence(ctx context.Context, why string) string {
+	rec := peerFenced(h.cfg)
+	if rec == "" {
+		return ""
+	}
+	path := filepath.Join(h.cfg.RunDir, PeerFencedFile)
+	if len(h.cfg.Failover.UnfenceCommand) == 0 {
+		os.Remove(path)
+		return fmt.Sprintf("%s was fenced by fence_command; there is no unfence_command: bring it back by hand (%s).", peerName(h.cfg), rec)
+	}
+	uctx, cancel := context.WithTimeout(ctx, h.cfg.Failover.FenceTimeout.Duration)
+	defer cancel()
+	run := h.ops.UnfenceCommand
+	if run == nil {
+		run = func(ctx context.Context) (string, error) {
+			return failover.RunFenceCommand(ctx, h.cfg, h.cfg.Failover.UnfenceCommand)
+		}
+	}
+	t0 := time.Now()
+	res, err := run(uctx)
+	if err != nil {
+		h.log.Logf("unfence FAILED after %s (%s): %v", time.Since(t0).Round(time.Millisecond), why, err)
+		return fmt.Sprintf("unfence_command FAILED: %v. %s stays isolated: run it by hand.", err, peerName(h.cfg))
+	}
+	os.Remove(path)
+	h.log.Logf("unfenced %s in %s (%s): %s", peerName(h.cfg), time.Since(t0).Round(time.Millisecond), why, res)
+	return fmt.Sprintf("%s unfenced (%s): %s", peerName(h.cfg), why, res)
 }

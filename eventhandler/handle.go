@@ -343,6 +343,9 @@ func (h *handler) promote(ctx context.Context, d failover.Decision) int {
 		fmt.Fprintln(h.out, "promote failed:", err)
 		return code
 	}
+	if rep.PeerFenced {
+		h.markPeerFenced()
+	}
 	if !rep.PeerDemoted && h.ops.Fence == nil {
 		h.spawnFenceWatch()
 	}
@@ -382,6 +385,10 @@ func composeReport(cfg *config.Config, self string, t failover.Trigger, rep *fai
 		urgent = true
 	default:
 		subj = fmt.Sprintf("[%s] FAILOVER: %s is now master (epoch %d, trigger: %s %s on %s)", id, self, rep.Epoch, t.Service, t.State, self)
+		if f := rep.Failed(); f != nil && f.Name == "stonith" {
+			subj += "; FENCE COMMAND FAILED"
+			urgent = true
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Trigger: %s %s %s (attempt %d) on %s\n", t.Service, t.State, t.StateType, t.Attempt, self)
@@ -411,8 +418,14 @@ func composeReport(cfg *config.Config, self string, t failover.Trigger, rep *fai
 		fmt.Fprintf(&b, "  %s: not master (see above)\n", self)
 	}
 	peerRole := "not confirmed demoted: a fence watch asks it to demote the moment it answers; by itself it would see the higher epoch and step down"
-	if rep != nil && rep.PeerDemoted {
+	switch {
+	case rep != nil && rep.PeerDemoted:
 		peerRole = "standby (confirmed its demotion)"
+	case rep != nil && rep.PeerFenced:
+		peerRole = "isolated by fence_command, not confirmed demoted: a fence watch asks it to demote the moment it answers, then runs unfence_command"
+		if len(cfg.Failover.UnfenceCommand) == 0 {
+			peerRole = "isolated by fence_command (no unfence_command: bring it back by hand once it is standby), not confirmed demoted"
+		}
 	}
 	fmt.Fprintf(&b, "  %s: %s\n", peerName(cfg), peerRole)
 	return mail.Message{From: cfg.SMTP.From, To: []string{cfg.AdminEmail}, Subject: subj, Body: b.String(), Urgent: urgent}

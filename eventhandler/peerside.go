@@ -18,8 +18,8 @@ import (
 var peerDemoteOps failover.Ops
 
 // PeerDemote is peer.DemoteFunc: the fencing step of the other node's
-// promote, the same failover.Demote the handler runs (databases read-only
-// or stopped, VIP released, services stopped, role standby with the epoch
+// promote: failover.DemoteFenced (VIP released first, then databases
+// read-only or stopped, services stopped, role standby with the epoch
 // kept). A failed database or service step is reported but does not keep
 // the VIP: the address is what must move.
 func PeerDemote(ctx context.Context, cfg *config.Config) (*peer.DemoteReply, error) {
@@ -29,7 +29,7 @@ func PeerDemote(ctx context.Context, cfg *config.Config) (*peer.DemoteReply, err
 	ops := peerDemoteOps
 	ops.Logf = log.Logf
 	log.Logf("demote asked by %s (its promote's fence)", peerName(cfg))
-	rep, _ := failover.Demote(ctx, cfg, "demoted by "+peerName(cfg)+"'s promote", ops)
+	rep, _ := failover.DemoteFenced(ctx, cfg, "demoted by "+peerName(cfg)+"'s promote", ops)
 	var vipErr, stateErr error
 	for _, st := range rep.Steps {
 		switch st.Name {

@@ -144,6 +144,9 @@ func (h *handler) status(ctx context.Context) Status {
 		st.Last = pn.Last
 	}
 	st.Problems = problems(st)
+	if rec := peerFenced(h.cfg); rec != "" {
+		st.Problems = append(st.Problems, rec+": unfence_command runs once it is no longer a stale master")
+	}
 	return st
 }
 

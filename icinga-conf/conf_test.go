@@ -540,8 +540,11 @@ func TestApplyRules(t *testing.T) {
 			want := timing{60, 15, 3, ""}
 			if failoverClass[name] {
 				want = timing{2, 1, 3, "pbxha-failover"}
-				if name == "pbx_raid" {
+				switch name {
+				case "pbx_raid":
 					want.interval = 30
+				case "pbx_master_alive":
+					want.interval, want.retry = 1, 0.5
 				}
 			}
 			if got != want {
@@ -918,9 +921,9 @@ func TestIcingaRunsThePlugins(t *testing.T) {
 
 	// The node's check_pbx_master_alive with the CheckCommand's defaults:
 	// exactly these words.
-	defaults := [][]string{{"--config", cfg}, {"--method", "banner"}, {"--port", "clu:22", "--port", "tel:5038"}, {"-t", "7"}}
+	defaults := [][]string{{"--config", cfg}, {"--interval", "50ms"}, {"--method", "banner"}, {"--port", "clu:22", "--port", "tel:5038"}, {"-t", "7"}}
 	for _, r := range append(nodeAlive(0), nodeAlive(2)...) {
-		if !hasRun(r.args, defaults...) || len(r.args) != 10 {
+		if !hasRun(r.args, defaults...) || len(r.args) != 12 {
 			t.Errorf("n1's check_pbx_master_alive ran with %q, want just %q", r.args, defaults)
 		}
 	}
@@ -944,15 +947,15 @@ func TestIcingaRunsThePlugins(t *testing.T) {
 	if len(soft) == 0 {
 		t.Fatal("the event handler was not called at the first SOFT CRITICAL")
 	}
-	// The first CRITICAL at the next check (check_interval 2 s), then two
-	// retries 1 s apart.
+	// The first CRITICAL at the next check (pbx_master_alive's
+	// check_interval 1 s), then two retries 500 ms apart.
 	detect, retries := soft[0].at.Sub(fault), hard.at.Sub(soft[0].at)
 	t.Logf("fault -> first CRITICAL %v, -> HARD and the event handler %v", detect.Round(time.Millisecond), hard.at.Sub(fault).Round(time.Millisecond))
-	if detect > 4*time.Second {
-		t.Errorf("first CRITICAL %v after the fault; check_interval is 2 s", detect)
+	if detect > 3*time.Second {
+		t.Errorf("first CRITICAL %v after the fault; check_interval is 1 s", detect)
 	}
-	if retries < 1500*time.Millisecond || retries > 6*time.Second {
-		t.Errorf("HARD %v after the first CRITICAL; two retries 1 s apart make it ~2 s", retries)
+	if retries < 800*time.Millisecond || retries > 4*time.Second {
+		t.Errorf("HARD %v after the first CRITICAL; two retries 500 ms apart make it ~1 s", retries)
 	}
 
 	var mailed bool

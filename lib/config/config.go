@@ -163,6 +163,20 @@ type Failover struct {
 	MaxPromoteLag Duration `toml:"max_promote_lag"`
 	GARPCount     int      `toml:"garp_count"`
 	GARPInterval  Duration `toml:"garp_interval"`
+	// FenceCommand isolates or powers off the old master when a promote
+	// takes the VIP without that node confirming its demotion (it was cut
+	// off, or hung): STONITH, e.g. a switch-port shutdown (fence_ifmib)
+	// or a power-off (fence_ipmilan). Run without a shell, with PBXHA_PEER,
+	// PBXHA_PEER_TELEPHONY_IP and PBXHA_PEER_CLUSTER_IP in its environment;
+	// exit 0 means fenced. Empty: no such fence (a frozen master's kernel
+	// then answers ARP for the VIP until it thaws and is demoted).
+	FenceCommand []string `toml:"fence_command"`
+	// UnfenceCommand undoes FenceCommand once the old master confirmed it
+	// is no longer master (a switch port re-enabled); empty for a power
+	// fence.
+	UnfenceCommand []string `toml:"unfence_command"`
+	// FenceTimeout bounds each of them (default 10s).
+	FenceTimeout Duration `toml:"fence_timeout"`
 }
 
 // Telephony lists what check_pbx_net_failover probes from both nodes
@@ -295,6 +309,9 @@ func (c *Config) applyDefaults() {
 	if c.Failover.GARPInterval.Duration == 0 {
 		c.Failover.GARPInterval.Duration = time.Second
 	}
+	if c.Failover.FenceTimeout.Duration == 0 {
+		c.Failover.FenceTimeout.Duration = 10 * time.Second
+	}
 	for i := range c.Services {
 		if c.Services[i].Count == "" {
 			c.Services[i].Count = "1:"
@@ -373,6 +390,20 @@ func (c *Config) Validate() error {
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return bad("notify.icingaweb2_url", "%q is not an http(s) URL (e.g. https://monitor.example.net/icingaweb2)", u)
 		}
+	}
+	if len(c.Failover.UnfenceCommand) > 0 && len(c.Failover.FenceCommand) == 0 {
+		return bad("failover.unfence_command", "set without failover.fence_command")
+	}
+	for _, k := range []struct {
+		key  string
+		argv []string
+	}{{"failover.fence_command", c.Failover.FenceCommand}, {"failover.unfence_command", c.Failover.UnfenceCommand}} {
+		if len(k.argv) > 0 && k.argv[0] == "" {
+			return bad(k.key, "the first word is the program and is empty")
+		}
+	}
+	if c.Failover.FenceTimeout.Duration < 0 {
+		return bad("failover.fence_timeout", "negative")
 	}
 	for _, k := range []struct {
 		key string

@@ -51,6 +51,18 @@ func DemotePlan(cfg *config.Config) []string {
 // move whatever else goes wrong — and each looks before it acts, so a
 // rerun is harmless. The error joins the failed steps.
 func Demote(ctx context.Context, cfg *config.Config, reason string, ops Ops) (*Report, error) {
+	return demote(ctx, cfg, reason, ops, false)
+}
+
+// DemoteFenced is Demote at the request of the peer's promote (its fence):
+// the peer takes, or has taken, the VIP, so every moment this node keeps
+// it too is split brain: the VIP goes first, then the databases (a
+// PostgreSQL stop takes a while), services and state as in Demote.
+func DemoteFenced(ctx context.Context, cfg *config.Config, reason string, ops Ops) (*Report, error) {
+	return demote(ctx, cfg, reason, ops, true)
+}
+
+func demote(ctx context.Context, cfg *config.Config, reason string, ops Ops, vipFirst bool) (*Report, error) {
 	ops.defaults(cfg)
 	r := &Report{Start: ops.Now()}
 	var errs []error
@@ -59,7 +71,9 @@ func Demote(ctx context.Context, cfg *config.Config, reason string, ops Ops) (*R
 			errs = append(errs, fmt.Errorf("step %s: %w", name, err))
 		}
 	}
-	step("databases", DBTimeout, ops.DemoteDBs)
+	if !vipFirst {
+		step("databases", DBTimeout, ops.DemoteDBs)
+	}
 	if cfg.VIP.Address != "" {
 		step("vip", VIPTimeout, func(ctx context.Context) (string, error) {
 			vip, err := netip.ParsePrefix(cfg.VIP.Address)
@@ -72,6 +86,9 @@ func Demote(ctx context.Context, cfg *config.Config, reason string, ops Ops) (*R
 			return fmt.Sprintf("%s released from %s", vip, cfg.VIP.Interface), nil
 		})
 		r.VIPAt = ops.Now().Sub(r.Start)
+	}
+	if vipFirst {
+		step("databases", DBTimeout, ops.DemoteDBs)
 	}
 	for _, s := range slices.Backward(cfg.Services) {
 		if len(s.Stop) == 0 {

@@ -72,23 +72,31 @@ func TestLock(t *testing.T) {
 }
 
 type fakes struct {
-	vipAdded  atomic.Int32
-	started   []string
-	dupMAC    net.HardwareAddr
-	fence     FenceResult
-	fenceErr  error
-	failStart string
-	lagging   bool
-	peerErr   error
-	fenced    atomic.Int32
-	dbs       []string
-	delVIP    atomic.Int32
+	vipAdded   atomic.Int32
+	started    []string
+	dupMAC     net.HardwareAddr
+	fence      FenceResult
+	fenceErr   error
+	failStart  string
+	lagging    bool
+	peerErr    error
+	fenced     atomic.Int32
+	stonith    atomic.Int32
+	stonithErr error
+	dbs        []string
+	delVIP     atomic.Int32
 }
 
 func (f *fakes) ops() Ops {
 	return Ops{
 		Fence: func(context.Context) (FenceResult, error) { f.fenced.Add(1); return f.fence, f.fenceErr },
-		LaggingDBs: func(context.Context) (bool, string, error) {
+		FenceCommand: func(context.Context) (string, error) {
+			if f.vipAdded.Load() == 0 {
+				return "", errors.New("stonith before the VIP was taken")
+			}
+			f.stonith.Add(1)
+			return "port down", f.stonithErr
+		}, LaggingDBs: func(context.Context) (bool, string, error) {
 			return f.lagging, "replica of node1 (lag 95s)", nil
 		},
 		PeerReachable: func(context.Context) error { return f.peerErr },
@@ -227,6 +235,54 @@ func TestPromote(t *testing.T) {
 	})
 }
 
+// TestStonith: fence_command runs only when the promote takes the VIP and
+// the old master did not confirm its demotion; never for a refused
+// promote (that would cut off the master it leaves in place).
+func TestStonith(t *testing.T) {
+	ctx := context.Background()
+	dup := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	for _, c := range []struct {
+		name    string
+		f       *fakes
+		fenced  bool // fence_command ran and succeeded
+		ran     int32
+		refused bool
+	}{
+		{"unreachable old master", &fakes{fenceErr: errors.New("no route to host")}, true, 1, false},
+		{"hung old master", &fakes{dupMAC: dup, fence: FenceResult{Hung: true}, fenceErr: errors.New("no SSH handshake")}, true, 1, false},
+		{"confirmed demotion", &fakes{fence: FenceResult{Reached: true, Demoted: true, PeerEpoch: 1}}, false, 0, false},
+		{"refused: cut off but answering ARP", &fakes{dupMAC: dup, fenceErr: errors.New("timeout")}, false, 0, true},
+		{"fence_command fails", &fakes{fenceErr: errors.New("no route"), stonithErr: errors.New("exit status 1")}, false, 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Failover.FenceCommand = []string{"fence-it"}
+			cfg.Failover.FenceTimeout.Duration = time.Second
+			cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+			r, err := Promote(ctx, cfg, Options{}, c.f.ops())
+			if c.refused != errors.Is(err, ErrRefused) || (!c.refused && err != nil) {
+				t.Fatalf("err %v", err)
+			}
+			if c.f.stonith.Load() != c.ran || r.PeerFenced != c.fenced {
+				t.Fatalf("fence_command ran %d times, PeerFenced %v; want %d, %v (steps %s)", c.f.stonith.Load(), r.PeerFenced, c.ran, c.fenced, names(r))
+			}
+			if c.ran > 0 && !strings.Contains(names(r), "stonith") {
+				t.Fatalf("no stonith step in the report: %s", names(r))
+			}
+			if c.f.stonithErr != nil && (r.Failed() == nil || r.Failed().Name != "stonith") {
+				t.Fatalf("a failed fence_command is not in the report: %+v", r.Steps)
+			}
+		})
+	}
+	// Without fence_command nothing of the kind runs.
+	cfg := testConfig(t)
+	cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Slave, Epoch: 1})
+	f := &fakes{fenceErr: errors.New("no route")}
+	if r, err := Promote(ctx, cfg, Options{}, f.ops()); err != nil || f.stonith.Load() != 0 || r.PeerFenced {
+		t.Fatalf("no fence_command: %v, ran %d", err, f.stonith.Load())
+	}
+}
+
 func TestGARPFrames(t *testing.T) {
 	fr, err := garpFrames(net.HardwareAddr{2, 0, 0, 0, 0, 2}, netip.MustParseAddr("192.0.2.10"))
 	if err != nil || len(fr) != 2 {
@@ -262,6 +318,12 @@ func TestDemoteAndRejoin(t *testing.T) {
 	if st.Role != cluster.Standby || st.Epoch != 3 {
 		t.Fatalf("state %+v; want standby, epoch kept", st)
 	}
+	// Fenced by the peer's promote: the VIP first.
+	cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Master, Epoch: 3})
+	if r, _ := DemoteFenced(ctx, cfg, "fenced", (&fakes{}).ops()); names(r) != "vip,databases,service,service,state" {
+		t.Fatalf("fenced demote steps %s; want the VIP first", names(r))
+	}
+	cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Standby, Epoch: 3})
 	rr, err := Rejoin(ctx, cfg, config.Node{Name: "node1"}, 4, f.ops())
 	if err != nil || rr.Epoch != 4 || strings.Join(f.dbs, ",") != "demote,rejoin node1" {
 		t.Fatalf("rejoin: %v epoch %d dbs %v", err, rr.Epoch, f.dbs)

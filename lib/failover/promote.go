@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -74,6 +75,10 @@ type FenceResult struct {
 // (tests replace them).
 type Ops struct {
 	Fence     func(ctx context.Context) (FenceResult, error)
+	// FenceCommand runs failover.fence_command (STONITH) against the old
+	// master; UnfenceCommand undoes it.
+	FenceCommand   func(ctx context.Context) (string, error)
+	UnfenceCommand func(ctx context.Context) (string, error)
 	DetectDup func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error)
 	AddVIP    func(iface string, vip netip.Prefix) error
 	GARP      func(ctx context.Context, iface string, ip netip.Addr, count int, interval time.Duration) (int, time.Time, error)
@@ -120,6 +125,10 @@ type Report struct {
 	// PeerDemoted: the old master confirmed its demotion (the fence
 	// worked); when false it may come back still holding the VIP.
 	PeerDemoted bool
+	// PeerFenced: it did not confirm, and failover.fence_command isolated
+	// or powered it off (exit 0); unfence_command is then due once it is
+	// demoted.
+	PeerFenced bool
 }
 
 // run runs one step bounded by timeout, times it, records it in the report
@@ -206,6 +215,43 @@ func (o *Ops) defaults(cfg *config.Config) {
 			return FenceResult{}, errors.New("no way to reach the peer")
 		}
 	}
+	if o.FenceCommand == nil {
+		o.FenceCommand = func(ctx context.Context) (string, error) {
+			return RunFenceCommand(ctx, cfg, cfg.Failover.FenceCommand)
+		}
+	}
+	if o.UnfenceCommand == nil {
+		o.UnfenceCommand = func(ctx context.Context) (string, error) {
+			return RunFenceCommand(ctx, cfg, cfg.Failover.UnfenceCommand)
+		}
+	}
+}
+
+// RunFenceCommand runs failover.fence_command or unfence_command (argv,
+// no shell) bounded by ctx, with the old master's name and addresses in
+// PBXHA_PEER, PBXHA_PEER_TELEPHONY_IP and PBXHA_PEER_CLUSTER_IP.
+func RunFenceCommand(ctx context.Context, cfg *config.Config, argv []string) (string, error) {
+	if len(argv) == 0 {
+		return "", errors.New("no command configured")
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = time.Second
+	cmd.Env = os.Environ()
+	if p := cfg.Peer(); p != nil {
+		cmd.Env = append(cmd.Env, "PBXHA_PEER="+p.Name, "PBXHA_PEER_TELEPHONY_IP="+p.TelephonyIP, "PBXHA_PEER_CLUSTER_IP="+p.ClusterIP)
+	}
+	out, err := cmd.CombinedOutput()
+	msg := strings.Join(strings.Fields(string(out)), " ")
+	if len(msg) > 300 {
+		msg = msg[len(msg)-300:]
+	}
+	switch {
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("%s: no end within its deadline: %v %s", argv[0], err, msg)
+	case err != nil:
+		return "", fmt.Errorf("%s: %v %s", argv[0], err, msg)
+	}
+	return strings.TrimSpace(argv[0] + " exit 0 " + msg), nil
 }
 
 // RunCommand runs argv without a shell, bounded by ctx; its output is
@@ -237,9 +283,14 @@ func Plan(cfg *config.Config) []string {
 		fmt.Sprintf("fence: ask %s over SSH to demote (deadline %s); carry on if unreachable", PeerName(cfg), FenceTimeout),
 		fmt.Sprintf("dad: ARP duplicate address detection for %s on %s (%s); refuse if another MAC answers and the peer did not confirm", cfg.VIP.Address, cfg.VIP.Interface, DADTimeout),
 		fmt.Sprintf("vip: bind %s to %s", cfg.VIP.Address, cfg.VIP.Interface),
+	}
+	if len(cfg.Failover.FenceCommand) > 0 {
+		p = append(p, fmt.Sprintf("stonith: when %s did not confirm its demotion, run %s (deadline %s), in the background", PeerName(cfg), strings.Join(cfg.Failover.FenceCommand, " "), cfg.Failover.FenceTimeout.Duration))
+	}
+	p = append(p,
 		fmt.Sprintf("garp: %d request+reply pairs, %s apart, in the background", cfg.Failover.GARPCount, cfg.Failover.GARPInterval.Duration),
 		dbPlan(cfg, "promote: stop the replica, clear its configuration, writable (MariaDB/MySQL); pg_promote (PostgreSQL); refused when lagging more than max_promote_lag behind a reachable master"),
-	}
+	)
 	for _, s := range cfg.Services {
 		p = append(p, fmt.Sprintf("service %s: %s (deadline %s)", s.Name, strings.Join(s.Start, " "), ServiceTimeout))
 	}
@@ -414,6 +465,40 @@ func Promote(ctx context.Context, cfg *config.Config, o Options, ops Ops) (*Repo
 		return r, fmt.Errorf("step vip: %w", err)
 	}
 	r.VIPAt = ops.Now().Sub(r.Start)
+
+	// (c') STONITH, in the background once the fence has answered: the VIP
+	// is ours now, and an old master that did not confirm its demotion (cut
+	// off, or hung with its kernel still answering ARP) may hold it too.
+	// Only now: a refused promote must never fence the master it leaves in
+	// place.
+	if len(cfg.Failover.FenceCommand) > 0 {
+		stonithDone := make(chan struct{})
+		var stonith *StepResult
+		go func() {
+			defer close(stonithDone)
+			<-fenceDone
+			if fence.Demoted {
+				return
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Failover.FenceTimeout.Duration)
+			defer cancel()
+			t0 := ops.Now()
+			res, err := ops.FenceCommand(sctx)
+			if err == nil {
+				res = "fence_command isolated " + PeerName(cfg) + ": " + res
+			}
+			stonith = &StepResult{Name: "stonith", Start: t0, Duration: ops.Now().Sub(t0), Result: res, Err: err}
+		}()
+		defer func() {
+			<-stonithDone
+			if stonith != nil {
+				r.Steps = append(r.Steps, *stonith)
+				r.PeerFenced = stonith.Err == nil
+				ops.Logf("step %s", *stonith)
+				slices.SortStableFunc(r.Steps, func(a, b StepResult) int { return a.Start.Compare(b.Start) })
+			}
+		}()
+	}
 
 	count, interval := cfg.Failover.GARPCount, cfg.Failover.GARPInterval.Duration
 	garpBudget := time.Duration(max(count, 1))*interval + 2*time.Second

@@ -62,6 +62,27 @@ type noHandshake struct{ error }
 func (noHandshake) Is(target error) bool { return target == ErrNoHandshake }
 func (e noHandshake) Unwrap() error      { return e.error }
 
+// GreetingTimeout bounds the wait for sshd's greeting after the TCP
+// connect (within ssh.connect_timeout).
+const GreetingTimeout = time.Second
+
+// greetingConn lifts the greeting's read deadline once the first bytes
+// have come.
+type greetingConn struct {
+	net.Conn
+	deadline time.Time
+	greeted  bool
+}
+
+func (c *greetingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.greeted {
+		c.greeted = true
+		c.Conn.SetReadDeadline(c.deadline)
+	}
+	return n, err
+}
+
 // Dial connects to the peer named by cfg: cfg.Peer()'s cluster IP, port
 // ssh.port, as ssh.user with ssh.key_file, its host key checked strictly
 // against ssh.known_hosts. TCP connect, handshake and authentication
@@ -147,6 +168,15 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 	// that accepts and then says nothing, and closing it ends the
 	// handshake at once when ctx is cancelled.
 	conn.SetDeadline(deadline)
+	// sshd sends its greeting the moment it accepts; a kernel that accepts
+	// while nothing reads (a frozen or hung node) is told apart within
+	// GreetingTimeout, not the whole connect_timeout.
+	greeting := deadline
+	if g := time.Now().Add(GreetingTimeout); g.Before(greeting) {
+		greeting = g
+		conn.SetReadDeadline(greeting)
+		conn = &greetingConn{Conn: conn, deadline: deadline}
+	}
 	stop := context.AfterFunc(dctx, func() { conn.Close() })
 	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User:              user,
@@ -162,6 +192,8 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 		switch {
 		case errors.As(err, &hke):
 			return nil, fail("host key", hke)
+		case stopped && greeting.Before(deadline) && errors.Is(err, os.ErrDeadlineExceeded) && !conn.(*greetingConn).greeted:
+			return nil, fail("handshake", noHandshake{fmt.Errorf("connected, but no SSH greeting within %s", GreetingTimeout)})
 		case !stopped || errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, fail("handshake", noHandshake{expired("SSH handshake")})
 		case strings.Contains(err.Error(), "unable to authenticate"):

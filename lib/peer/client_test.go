@@ -340,6 +340,8 @@ func TestDialSilentPeerIsBounded(t *testing.T) {
 	}{
 		{"ctx first", 300 * time.Millisecond, 5 * time.Second, "handshake: context deadline exceeded"},
 		{"connect_timeout first", 5 * time.Second, 300 * time.Millisecond, "handshake: no SSH handshake within 300ms (ssh.connect_timeout)"},
+		// A longer connect_timeout: the missing greeting decides first.
+		{"no greeting", 5 * time.Second, 5 * time.Second, "handshake: connected, but no SSH greeting within 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := p.Config()
@@ -354,8 +356,9 @@ func TestDialSilentPeerIsBounded(t *testing.T) {
 			if !errors.Is(err, peer.ErrNoHandshake) {
 				t.Fatalf("error %v is not ErrNoHandshake", err)
 			}
-			if took < 250*time.Millisecond || took > 800*time.Millisecond {
-				t.Fatalf("Dial took %v, want about 300ms", took)
+			want := min(tc.ctx, tc.connect, peer.GreetingTimeout)
+			if took < want-50*time.Millisecond || took > want+500*time.Millisecond {
+				t.Fatalf("Dial took %v, want about %v", took, want)
 			}
 		})
 	}

@@ -38,8 +38,8 @@
 // METHOD is icmp, tcp, both or banner (lib/probe); PORTS is "-" or up to 8
 // ports joined by commas ("22,5060"); 1 to 32 ADDRs. `demote` releases
 // the VIP, stops the PBX services and writes role standby (the fencing
-// step of the other node's promote; databases read-only or stopped before
-// the VIP goes). `promote` (REASON handover or switchover) runs this
+// step of the other node's promote: the VIP goes first, as that node takes
+// it, then the databases go read-only or stop). `promote` (REASON handover or switchover) runs this
 // node's promote for the peer that has just demoted itself: the second
 // half of a hand-over after a failure on the master, or of a planned
 // switchover; it may run up to PromoteTime. `maintenance-on` and

@@ -125,7 +125,9 @@ func (w *watcher) vipOn(node string) bool {
 
 func (w *watcher) portUp(node string) bool {
 	link, err := w.handles[lab.Switch].LinkByName(node)
-	return err == nil && link.Attrs().Flags&net.FlagUp != 0
+	// Up, and in the switch's bridge: a switch-port fence (the lab's
+	// fence_command) takes the port out of it.
+	return err == nil && link.Attrs().Flags&net.FlagUp != 0 && link.Attrs().MasterIndex != 0
 }
 
 func (w *watcher) infraARP() net.HardwareAddr {

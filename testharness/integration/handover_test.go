@@ -416,7 +416,15 @@ func TestFrozenMasterFailsOverAndIsFencedOnThaw(t *testing.T) {
 		t.Fatalf("the DAD step does not say why it took an answered VIP:\n%s", r.Stderr)
 	}
 	wantState(t, l, lab.Node2, cluster.Master, 2)
-	wantMail(t, l, t0, "[pbxlab] FAILOVER: node2 is now master (epoch 2")
+	wantMail(t, l, t0, "[pbxlab] FAILOVER: node2 is now master (epoch 2", "isolated by fence_command")
+	// The frozen node's kernel still holds the VIP and answers ARP: the
+	// lab's fence_command took its switch port out of the switch.
+	if lab.SwitchPortEnabled(ctx, lab.Node1) {
+		t.Fatalf("node1's switch port is still in the switch after the promote; handler said:\n%s", r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "stonith") {
+		t.Fatalf("no stonith step in the handler's log:\n%s", r.Stderr)
+	}
 	if err := l.Fault(ctx, "thaw", lab.Node1); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +450,10 @@ func TestFrozenMasterFailsOverAndIsFencedOnThaw(t *testing.T) {
 	}
 	wantState(t, l, lab.Node1, cluster.Standby, 1)
 	wantMaster(t, l, lab.Node2)
-	wantMail(t, l, t0, "[pbxlab] FENCED: node1 (stale master at epoch 1) demoted, node2 stays master", "fence watch")
+	wantMail(t, l, t0, "[pbxlab] FENCED: node1 (stale master at epoch 1) demoted, node2 stays master", "fence watch", "node1 unfenced")
+	if !lab.SwitchPortEnabled(ctx, lab.Node1) {
+		t.Fatal("node1's switch port is still out of the switch after it demoted")
+	}
 }
 
 // The rightful master's own check_pbx_cluster sees the stale master come
@@ -483,5 +494,8 @@ func TestRightfulMasterFencesStaleMaster(t *testing.T) {
 	if foVIPOn(t, l, lab.Node1) {
 		t.Fatal("node1 still holds the VIP")
 	}
-	wantMail(t, l, t0, "[pbxlab] FENCED: node1 (stale master at epoch 1) demoted, node2 stays master")
+	wantMail(t, l, t0, "[pbxlab] FENCED: node1 (stale master at epoch 1) demoted, node2 stays master", "node1 unfenced")
+	if !lab.SwitchPortEnabled(ctx, lab.Node1) {
+		t.Fatal("node1's switch port is still out of the switch after it demoted")
+	}
 }

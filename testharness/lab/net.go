@@ -193,3 +193,29 @@ func (l *Lab) VIPHolders(ctx context.Context) []string {
 	}
 	return out
 }
+
+// SetSwitchPort takes host's telephony port out of the switch (enabled
+// false) or puts it back: what a switch-port fence (fence_ifmib: the
+// port's admin state) does to a node. It is separate from the cable:
+// link-down/link-up leave it alone, so a fenced node whose link returns
+// stays off the telephony network until it is unfenced. The lab's
+// cluster.toml uses it as failover.fence_command.
+func SetSwitchPort(ctx context.Context, host string, enabled bool) error {
+	h, err := Host(host)
+	if err != nil {
+		return err
+	}
+	if h.TelIP == "" || host == Switch {
+		return fmt.Errorf("%s has no switch port", host)
+	}
+	if enabled {
+		return ipCmd(ctx, "-n", Netns(Switch), "link", "set", host, "master", Bridge)
+	}
+	return ipCmd(ctx, "-n", Netns(Switch), "link", "set", host, "nomaster")
+}
+
+// SwitchPortEnabled reports whether host's telephony port is in the switch.
+func SwitchPortEnabled(ctx context.Context, host string) bool {
+	out, err := runOut(ctx, "ip", "-n", Netns(Switch), "-o", "link", "show", host)
+	return err == nil && strings.Contains(out, " master "+Bridge+" ")
+}

@@ -84,6 +84,11 @@ func (l *Lab) NodeConfig(node string) (*config.Config, error) {
 			MaxPromoteLag: config.Duration{Duration: 30 * time.Second},
 			GARPCount:     3,
 			GARPInterval:  config.Duration{Duration: 300 * time.Millisecond},
+			// STONITH as a switch-port fence: the old master's telephony
+			// port taken out of the switch until it has demoted.
+			FenceCommand:   []string{pbxlab, "switch-port", peerOf(node), "disable"},
+			UnfenceCommand: []string{pbxlab, "switch-port", peerOf(node), "enable"},
+			FenceTimeout:   config.Duration{Duration: 5 * time.Second},
 		},
 	}
 	for _, h := range Hosts[:2] {

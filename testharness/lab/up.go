@@ -407,6 +407,11 @@ func (l *Lab) resetRest(ctx context.Context) error {
 		if err := setLink(ctx, h.Name, "all", true); err != nil {
 			return err
 		}
+		if h.TelIP != "" && !SwitchPortEnabled(ctx, h.Name) {
+			if err := SetSwitchPort(ctx, h.Name, true); err != nil {
+				return err
+			}
+		}
 	}
 	for _, n := range Nodes {
 		if err := l.DiskFill(n, 0); err != nil {

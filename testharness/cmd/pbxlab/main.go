@@ -34,6 +34,9 @@ commands:
   icinga start NODE [CONFDIR] [--env K=V]... run Icinga 2 in NODE's namespace (no
                                              CONFDIR: the shipped icinga-conf, this node's Host)
   icinga stop NODE | icinga check NODE CONFDIR
+  switch-port HOST enable|disable
+                          put HOST's telephony port into the switch or take it
+                          out (a switch-port fence; link-down/up leave it alone)
 
 The lab root is $PBXLAB_ROOT (default /tmp/pbxlab); --root overrides it.
 `
@@ -90,6 +93,15 @@ func run(args []string) int {
 		})
 	case "icinga":
 		err = icinga(ctx, rest)
+	case "switch-port":
+		if len(rest) != 2 || (rest[1] != "enable" && rest[1] != "disable") {
+			fmt.Fprint(os.Stderr, "usage: pbxlab switch-port HOST enable|disable\n")
+			return 2
+		}
+		err = lab.SetSwitchPort(ctx, rest[0], rest[1] == "enable")
+		if err == nil {
+			logger.Printf("switch port %s %sd", rest[0], rest[1])
+		}
 	case "service":
 		err = service(ctx, rest, logger.Printf)
 	case "serve-ami":

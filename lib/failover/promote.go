@@ -74,14 +74,14 @@ type FenceResult struct {
 // Ops are the side effects of a promote; zero fields take the real thing
 // (tests replace them).
 type Ops struct {
-	Fence     func(ctx context.Context) (FenceResult, error)
+	Fence func(ctx context.Context) (FenceResult, error)
 	// FenceCommand runs failover.fence_command (STONITH) against the old
 	// master; UnfenceCommand undoes it.
 	FenceCommand   func(ctx context.Context) (string, error)
 	UnfenceCommand func(ctx context.Context) (string, error)
-	DetectDup func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error)
-	AddVIP    func(iface string, vip netip.Prefix) error
-	GARP      func(ctx context.Context, iface string, ip netip.Addr, count int, interval time.Duration) (int, time.Time, error)
+	DetectDup      func(ctx context.Context, iface string, ip netip.Addr) (net.HardwareAddr, bool, error)
+	AddVIP         func(iface string, vip netip.Prefix) error
+	GARP           func(ctx context.Context, iface string, ip netip.Addr, count int, interval time.Duration) (int, time.Time, error)
 	// LaggingDBs says whether a local replica is too far behind to be
 	// promoted while the old master is reachable; PeerReachable asks (without
 	// changing anything) whether the old master answers. Both run only

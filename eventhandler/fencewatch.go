@@ -9,12 +9,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"pbxha/lib/cluster"
 	"pbxha/lib/config"
 	"pbxha/lib/failover"
+	"pbxha/lib/peer"
 )
 
 // The fence watch: after a promote whose old master could not be reached
@@ -23,11 +26,14 @@ import (
 // Icinga notices the higher epoch (three check results, many seconds). The
 // watch asks it to demote the moment it answers again.
 const (
-	FenceWatchFor   = 30 * time.Minute
-	FenceWatchEvery = 500 * time.Millisecond
-	// FenceWatchConnect bounds each round's SSH connect (a LAN peer that
-	// answers at all does within it): a round stuck in a long connect
-	// timeout while the peer's link comes back would delay the fence.
+	FenceWatchFor = 30 * time.Minute
+	// FenceWatchEvery starts a connect attempt; attempts overlap (each is
+	// bounded by FenceWatchConnect), so the first SYN after the peer's link
+	// returns, or the greeting of a thawed sshd, is never behind an attempt
+	// still waiting out its timeout.
+	FenceWatchEvery = 250 * time.Millisecond
+	// FenceWatchConnect bounds each attempt's SSH connect (a LAN peer that
+	// answers at all does within it).
 	FenceWatchConnect = 1500 * time.Millisecond
 )
 
@@ -74,22 +80,91 @@ func fenceWatchCmd(args []string, stdout, stderr io.Writer) int {
 	pidFile := filepath.Join(cfg.RunDir, FenceWatchPIDFile)
 	cluster.WriteFileAtomic(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	defer os.Remove(pidFile)
-	log.Logf("fence watch: asking %s to demote every %s for up to %s", peerName(cfg), FenceWatchEvery, FenceWatchFor)
-	for end := time.Now().Add(FenceWatchFor); time.Now().Before(end); time.Sleep(FenceWatchEvery) {
-		done, why := h.fenceOnce(ctx)
-		if done {
-			log.Logf("fence watch ends: %s", why)
-			return ExitOK
+	log.Logf("fence watch: asking %s to demote, a connect attempt every %s (each up to %s), for up to %s", peerName(cfg), FenceWatchEvery, FenceWatchConnect, FenceWatchFor)
+	if why, ok := h.watch(ctx, FenceWatchFor, FenceWatchEvery); ok {
+		log.Logf("fence watch ends: %s", why)
+	} else {
+		log.Logf("fence watch ends: %s never answered within %s", peerName(cfg), FenceWatchFor)
+	}
+	return ExitOK
+}
+
+// watch runs fence rounds until one is done or for is over. The connects
+// overlap (one starts every `every`, at most maxInflight at a time); what
+// follows a connect (state, demote, mail) runs one round at a time, and
+// not at all once a round is done.
+func (h *handler) watch(ctx context.Context, d, every time.Duration) (string, bool) {
+	const maxInflight = 8
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		serial   sync.Mutex
+		finished bool
+		inflight atomic.Int32
+		wg       sync.WaitGroup
+		result   = make(chan string, 1)
+	)
+	defer wg.Wait()
+	defer cancel()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if inflight.Load() < maxInflight {
+			inflight.Add(1)
+			wg.Go(func() {
+				defer inflight.Add(-1)
+				done, why := h.fenceOnce(ctx, func(run func() (bool, string)) (bool, string) {
+					serial.Lock()
+					defer serial.Unlock()
+					if finished || ctx.Err() != nil {
+						return false, "another round is done"
+					}
+					done, why := run()
+					finished = done
+					return done, why
+				})
+				if done {
+					result <- why
+				}
+			})
+		}
+		select {
+		case why := <-result:
+			return why, true
+		case <-ctx.Done():
+			return "", false
+		case <-tick.C:
 		}
 	}
-	log.Logf("fence watch ends: %s never answered within %s", peerName(cfg), FenceWatchFor)
-	return ExitOK
 }
 
 // fenceOnce is one round of the watch: done when there is nothing left to
 // fence (this node is no longer master, or the peer is not a master below
 // our epoch) or the peer demoted.
-func (h *handler) fenceOnce(ctx context.Context) (bool, string) {
+//
+// The SSH connect runs at once; everything after it runs inside serial,
+// which the watch uses to let one round at a time act.
+func (h *handler) fenceOnce(ctx context.Context, serial func(func() (bool, string)) (bool, string)) (bool, string) {
+	if serial == nil {
+		serial = func(run func() (bool, string)) (bool, string) { return run() }
+	}
+	if own, err := cluster.ReadState(h.cfg.StateFile); err == nil && own.Role == cluster.Master {
+		// Connect first (the part that waits for the peer), then act.
+		sctx, cancel := context.WithTimeout(ctx, PeerStateTimeout)
+		defer cancel()
+		c, err := peer.Dial(sctx, h.cfg)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		return serial(func() (bool, string) { return h.fenceWith(ctx, c) })
+	}
+	return serial(func() (bool, string) { return h.fenceWith(ctx, nil) })
+}
+
+// fenceWith is a round's action on a connected peer (c nil: this node is
+// not master, no peer needed).
+func (h *handler) fenceWith(ctx context.Context, c *peer.Client) (bool, string) {
 	own, err := cluster.ReadState(h.cfg.StateFile)
 	if err != nil {
 		return true, "this node's state is unreadable: " + err.Error()
@@ -99,11 +174,18 @@ func (h *handler) fenceOnce(ctx context.Context) (bool, string) {
 		h.unfence(ctx, "this node is "+own.Role+" now")
 		return true, "this node is " + own.Role + " now"
 	}
-	c, ps, err := h.peerState(ctx)
+	if c == nil {
+		return false, "this node became master meanwhile"
+	}
+	sctx, cancel := context.WithTimeout(ctx, PeerStateTimeout)
+	ps, err := c.State(sctx)
+	cancel()
+	if err == nil && ps.State == nil {
+		err = fmt.Errorf("%s sent no state", peerName(h.cfg))
+	}
 	if err != nil {
 		return false, err.Error()
 	}
-	defer c.Close()
 	p := *ps.State
 	// Read our own state again: an admin (or a test's reset) may have
 	// changed the roles while we asked.

@@ -273,8 +273,16 @@ func TestStaleMasterStepsDownAndRejoins(t *testing.T) {
 		t.Fatal("test premise: cut-off node1 should still have the VIP bound")
 	}
 	// This test is about node1's own step-down: node2's fence watch would
-	// demote node1 first.
+	// demote node1 first. Stopped, it cannot unfence node1 either: its
+	// switch port (the lab's fence_command took it out) goes back by hand,
+	// or node1's mail could not leave (SMTP is on the telephony network).
 	stopFenceWatch(t, l, lab.Node2)
+	if lab.SwitchPortEnabled(ctx, lab.Node1) {
+		t.Fatal("node2's promote did not fence cut-off node1 (fence_command)")
+	}
+	if err := lab.SetSwitchPort(ctx, lab.Node1, true); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Fault(ctx, "link-up", lab.Node1, "all"); err != nil {
 		t.Fatal(err)
 	}

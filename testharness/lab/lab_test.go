@@ -500,6 +500,56 @@ func TestLinkDownUp(t *testing.T) {
 	}
 }
 
+// The switch-port fence (the lab's fence_command): node1's telephony port
+// out of the switch cuts it off there, a cable's link-down/up does not
+// undo it, enabling it does, and reset restores it.
+func TestSwitchPortFence(t *testing.T) {
+	l := need(t)
+	ctx := ctxT(t, 60*time.Second)
+	resetAfter(t, l)
+	if !SwitchPortEnabled(ctx, Node1) {
+		t.Fatal("node1's switch port is out of the switch after a reset")
+	}
+	if err := SetSwitchPort(ctx, Node1, false); err != nil {
+		t.Fatal(err)
+	}
+	if SwitchPortEnabled(ctx, Node1) {
+		t.Fatal("SwitchPortEnabled says enabled after disabling")
+	}
+	if err := ping(ctx, l, Infra, "192.0.2.11"); err == nil {
+		t.Error("infra reaches 192.0.2.11 with node1's switch port disabled")
+	}
+	if err := ping(ctx, l, Node2, "198.51.100.1"); err != nil {
+		t.Errorf("the cluster link should be untouched: %v", err)
+	}
+	for _, f := range []string{"link-down", "link-up"} {
+		if err := l.Fault(ctx, f, Node1, "tel"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ping(ctx, l, Infra, "192.0.2.11"); err == nil {
+		t.Error("link-down/link-up undid the switch-port fence")
+	}
+	if st := l.Status(ctx); !strings.Contains(strings.Join(st.Hosts[0].Links, " "), "fenced") {
+		t.Errorf("status does not show the fence: %v", st.Hosts[0].Links)
+	}
+	if err := SetSwitchPort(ctx, Node1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitFor(ctx, "infra to reach node1 again", func() error { return ping(ctx, l, Infra, "192.0.2.11") }); err != nil {
+		t.Error(err)
+	}
+	if err := SetSwitchPort(ctx, Node1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !SwitchPortEnabled(ctx, Node1) {
+		t.Error("reset left node1's switch port out of the switch")
+	}
+}
+
 func TestKillStartFreezeThaw(t *testing.T) {
 	l := need(t)
 	ctx := ctxT(t, 60*time.Second)

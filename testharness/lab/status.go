@@ -42,7 +42,7 @@ type HostStatus struct {
 	Netns  string
 	Exists bool
 	Addrs  []string // tel0 and clu0 addresses, the VIP marked
-	Links  []string // "tel:up", "clu:down"
+	Links  []string // "tel:up", "clu:down", "tel:up(fenced: out of the switch)"
 	Role   string   // from the state file, nodes only: "master@1"
 	Frozen bool
 }
@@ -66,7 +66,11 @@ func (l *Lab) Status(ctx context.Context) Status {
 			if isNode(h.Name) && hasAddr(ctx, h.Name, TelIface, VIP) {
 				hs.Addrs = append(hs.Addrs, VIP+"(VIP)")
 			}
-			hs.Links = append(hs.Links, "tel:"+upDown(linkUp(ctx, Netns(Switch), h.Name)))
+			tel := "tel:" + upDown(linkUp(ctx, Netns(Switch), h.Name))
+			if !SwitchPortEnabled(ctx, h.Name) {
+				tel += "(fenced: out of the switch)"
+			}
+			hs.Links = append(hs.Links, tel)
 		}
 		if h.ClusterIP != "" {
 			if hasAddr(ctx, h.Name, ClusterFace, h.ClusterIP) {

@@ -385,6 +385,11 @@ func (l *Lab) Reset(ctx context.Context) error {
 	for _, n := range Nodes {
 		l.killFenceWatch(n)
 	}
+	// Links first: the database reset below talks over the cluster network
+	// (a base backup from node1), and must not race their return.
+	if err := restoreLinks(ctx); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	wg.Go(func() {
 		c, err := l.db()
 		if err != nil {
@@ -402,7 +407,11 @@ func (l *Lab) Reset(ctx context.Context) error {
 	return nil
 }
 
-func (l *Lab) resetRest(ctx context.Context) error {
+// restoreLinks brings every link up and every switch port back into the
+// switch, and forgets the neighbours the cut-off links left unresolved (an
+// entry in FAILED state can refuse the first connect after the link's
+// return).
+func restoreLinks(ctx context.Context) error {
 	for _, h := range Hosts[:3] {
 		if err := setLink(ctx, h.Name, "all", true); err != nil {
 			return err
@@ -413,6 +422,18 @@ func (l *Lab) resetRest(ctx context.Context) error {
 			}
 		}
 	}
+	for _, h := range Hosts {
+		if h.Name == Switch {
+			continue
+		}
+		if err := ipCmd(ctx, "-n", Netns(h.Name), "neigh", "flush", "nud", "failed"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) resetRest(ctx context.Context) error {
 	for _, n := range Nodes {
 		if err := l.DiskFill(n, 0); err != nil {
 			return err

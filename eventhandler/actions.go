@@ -174,7 +174,8 @@ func (h *handler) handOver(ctx context.Context, reason string, planned bool) int
 	// The peer is a stale master (it came back after this node took over):
 	// this node is the rightful master; fence the peer, hand nothing over.
 	if peerSt.Role == cluster.Master && peerSt.Epoch < own.Epoch {
-		return h.fenceStale(ctx, c, &b, own, peerSt)
+		code, _ := h.fenceStale(ctx, c, &b, own)
+		return code
 	}
 	if peerSt.Role != cluster.Slave && !h.force {
 		return refuse(fmt.Sprintf("cannot hand over: %s is %s at epoch %d, not a slave (use --force to promote it anyway)", pname, peerSt.Role, peerSt.Epoch))
@@ -545,22 +546,29 @@ func PeerPromote(ctx context.Context, cfg *config.Config, reason string) (*peer.
 }
 
 // fenceStale asks a peer that still says master at a lower epoch to
-// demote: the check that fired (check_pbx_cluster: "the peer must yield")
-// ran on the rightful master.
-func (h *handler) fenceStale(ctx context.Context, c *peer.Client, b *strings.Builder, own, peerSt cluster.State) int {
+// demote (demote-below: it does only while it is such a stale master, so
+// a peer that stepped down meanwhile is left alone) and mails the outcome.
+// skipped says why nothing was done.
+func (h *handler) fenceStale(ctx context.Context, c *peer.Client, b *strings.Builder, own cluster.State) (code int, skipped string) {
 	self, pname := h.self(), peerName(h.cfg)
-	h.log.Logf("%s is master at epoch %d, below ours (%d): asking it to demote", pname, peerSt.Epoch, own.Epoch)
+	h.log.Logf("asking %s to demote if it is a master below epoch %d", pname, own.Epoch)
 	fctx, cancel := context.WithTimeout(ctx, failover.FenceTimeout+peer.MaxCommandTime)
 	defer cancel()
-	r, err := c.Demote(fctx)
-	fmt.Fprintf(b, "\n%s still said master at epoch %d, below this node's %d: it was cut off or frozen while %s took over, and came back.\n", pname, peerSt.Epoch, own.Epoch, self)
+	r, err := c.DemoteBelow(fctx, own.Epoch)
+	if err == nil && r.Skipped != "" {
+		h.log.Logf("nothing to fence: %s", r.Skipped)
+		h.unfence(ctx, r.Skipped)
+		fmt.Fprintf(h.out, "nothing to fence: %s\n", r.Skipped)
+		return ExitOK, r.Skipped
+	}
+	fmt.Fprintf(b, "\n%s still said master at epoch %d, below this node's %d: it was cut off or frozen while %s took over, and came back.\n", pname, r.Epoch, own.Epoch, self)
 	if err != nil || !r.VIPReleased || r.Role != cluster.Standby {
-		why := fmt.Sprintf("%s (stale master at epoch %d) did not confirm its demotion: %v", pname, peerSt.Epoch, err)
+		why := fmt.Sprintf("%s (stale master at epoch %d) did not confirm its demotion: %v", pname, r.Epoch, err)
 		h.log.Logf("FAILED: %s", why)
 		fmt.Fprintf(b, "\nResult: %s. Two nodes may hold the VIP: check `pbxha-eventhandler status` at once.\n", why)
 		h.sendMail(ctx, fmt.Sprintf("FENCING FAILED on %s: %s", self, why), b.String(), true)
 		fmt.Fprintln(h.out, "fencing failed:", why)
-		return ExitFailed
+		return ExitFailed, ""
 	}
 	fmt.Fprintf(b, "\nIt demoted itself at this node's request: VIP released, stopped %s.\n", strings.Join(r.Stopped, ", "))
 	if u := h.unfence(ctx, pname+" confirmed its demotion"); u != "" {
@@ -570,7 +578,7 @@ func (h *handler) fenceStale(ctx context.Context, c *peer.Client, b *strings.Bui
 		fmt.Fprintf(b, "Its databases: %s\n", r.Databases)
 	}
 	fmt.Fprintf(b, "\nRoles now:\n  %s: master (epoch %d)\n  %s: standby (run `pbxha-eventhandler rejoin` on %s)\n", self, own.Epoch, pname, pname)
-	h.sendMail(ctx, fmt.Sprintf("FENCED: %s (stale master at epoch %d) demoted, %s stays master", pname, peerSt.Epoch, self), b.String(), false)
+	h.sendMail(ctx, fmt.Sprintf("FENCED: %s (stale master at epoch %d) demoted, %s stays master", pname, r.Epoch, self), b.String(), false)
 	fmt.Fprintf(h.out, "%s fenced: it is standby; %s stays master (epoch %d)\n", pname, self, own.Epoch)
-	return ExitOK
+	return ExitOK, ""
 }

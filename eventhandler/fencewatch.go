@@ -35,7 +35,17 @@ const (
 	// FenceWatchConnect bounds each attempt's SSH connect (a LAN peer that
 	// answers at all does within it).
 	FenceWatchConnect = 1500 * time.Millisecond
+	// FenceWatchGreeting is how long a connected attempt waits for sshd's
+	// greeting: a frozen peer's kernel accepts the connection, and its sshd
+	// greets the moment it thaws. No new attempt starts while one waits, so
+	// a thawed peer has one connection to serve, not a backlog of them.
+	FenceWatchGreeting = 20 * time.Second
+	// FenceWatchRetry is the pause after a demotion the peer answered but
+	// did not confirm (each such round mails the admin).
+	FenceWatchRetry = 30 * time.Second
 )
+
+const whyDemoteFailed = "its demotion failed"
 
 // FenceWatchPIDFile is the watch's pid file in run_dir.
 const FenceWatchPIDFile = "fence-watch.pid"
@@ -101,6 +111,8 @@ func (h *handler) watch(ctx context.Context, d, every time.Duration) (string, bo
 		serial   sync.Mutex
 		finished bool
 		inflight atomic.Int32
+		waiting  atomic.Int32 // attempts connected, waiting for the greeting
+		failedAt time.Time    // the last failed demotion (one urgent mail per FenceWatchRetry)
 		wg       sync.WaitGroup
 		result   = make(chan string, 1)
 	)
@@ -109,18 +121,35 @@ func (h *handler) watch(ctx context.Context, d, every time.Duration) (string, bo
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		if inflight.Load() < maxInflight {
+		if inflight.Load() < maxInflight && waiting.Load() == 0 {
 			inflight.Add(1)
 			wg.Go(func() {
 				defer inflight.Add(-1)
-				done, why := h.fenceOnce(ctx, func(run func() (bool, string)) (bool, string) {
+				var connected atomic.Bool
+				defer func() {
+					if connected.Load() {
+						waiting.Add(-1)
+					}
+				}()
+				wait := peer.WithHandshakeWait(FenceWatchGreeting, func() { connected.Store(true); waiting.Add(1) })
+				done, why := h.fenceOnce(ctx, wait, func(run func() (bool, string)) (bool, string) {
+					if connected.Load() {
+						connected.Store(false)
+						waiting.Add(-1)
+					}
 					serial.Lock()
 					defer serial.Unlock()
 					if finished || ctx.Err() != nil {
 						return false, "another round is done"
 					}
+					if time.Since(failedAt) < FenceWatchRetry {
+						return false, "waiting after a failed demotion"
+					}
 					done, why := run()
 					finished = done
+					if why == whyDemoteFailed {
+						failedAt = time.Now()
+					}
 					return done, why
 				})
 				if done {
@@ -144,15 +173,19 @@ func (h *handler) watch(ctx context.Context, d, every time.Duration) (string, bo
 //
 // The SSH connect runs at once; everything after it runs inside serial,
 // which the watch uses to let one round at a time act.
-func (h *handler) fenceOnce(ctx context.Context, serial func(func() (bool, string)) (bool, string)) (bool, string) {
+func (h *handler) fenceOnce(ctx context.Context, dial peer.Option, serial func(func() (bool, string)) (bool, string)) (bool, string) {
 	if serial == nil {
 		serial = func(run func() (bool, string)) (bool, string) { return run() }
 	}
 	if own, err := cluster.ReadState(h.cfg.StateFile); err == nil && own.Role == cluster.Master {
 		// Connect first (the part that waits for the peer), then act.
-		sctx, cancel := context.WithTimeout(ctx, PeerStateTimeout)
+		sctx, cancel := context.WithTimeout(ctx, PeerStateTimeout+FenceWatchGreeting)
 		defer cancel()
-		c, err := peer.Dial(sctx, h.cfg)
+		var opts []peer.Option
+		if dial != nil {
+			opts = append(opts, dial)
+		}
+		c, err := peer.Dial(sctx, h.cfg, opts...)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -177,30 +210,15 @@ func (h *handler) fenceWith(ctx context.Context, c *peer.Client) (bool, string) 
 	if c == nil {
 		return false, "this node became master meanwhile"
 	}
-	sctx, cancel := context.WithTimeout(ctx, PeerStateTimeout)
-	ps, err := c.State(sctx)
-	cancel()
-	if err == nil && ps.State == nil {
-		err = fmt.Errorf("%s sent no state", peerName(h.cfg))
-	}
-	if err != nil {
-		return false, err.Error()
-	}
-	p := *ps.State
-	// Read our own state again: an admin (or a test's reset) may have
-	// changed the roles while we asked.
-	if again, err := cluster.ReadState(h.cfg.StateFile); err != nil || again != own {
-		return true, "this node's state changed meanwhile"
-	}
-	if p.Role != cluster.Master || p.Epoch >= own.Epoch {
-		why := fmt.Sprintf("%s is %s at epoch %d: nothing to fence", peerName(h.cfg), p.Role, p.Epoch)
-		h.unfence(ctx, why)
-		return true, why
-	}
+	// One round trip: demote-below asks and acts.
 	var b strings.Builder
 	fmt.Fprintf(&b, "Found by the fence watch that %s started after its promote (the old master had not confirmed its demotion).\n", h.self())
-	if code := h.fenceStale(ctx, c, &b, own, p); code != ExitOK {
-		return false, "its demotion failed"
+	code, skipped := h.fenceStale(ctx, c, &b, own)
+	switch {
+	case skipped != "":
+		return true, skipped
+	case code != ExitOK:
+		return false, whyDemoteFailed
 	}
 	return true, peerName(h.cfg) + " demoted"
 }

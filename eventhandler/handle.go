@@ -63,8 +63,9 @@ Commands:
          send the spooled mail
   fence-watch [--config FILE]
          (started by a promote whose old master did not confirm its
-         demotion) asks the old master to demote every 0.5 s until it
-         does, this node stops being master, or 30 minutes pass
+         demotion) asks the old master to demote (a connect attempt every
+         250 ms) until it does, this node stops being master, or 30
+         minutes pass; then runs unfence_command if fence_command ran
 `
 
 // Main is pbxha-eventhandler.

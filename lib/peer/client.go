@@ -42,7 +42,19 @@ type Client struct {
 type Option func(*dialOptions)
 
 type dialOptions struct {
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	handshake time.Duration
+	connected func()
+}
+
+// WithHandshakeWait gives the SSH handshake d from the moment the TCP
+// connection is up (instead of what is left of ssh.connect_timeout, with
+// GreetingTimeout for sshd's greeting), and calls connected then: a fence
+// watch keeps one connection to a frozen peer and has its greeting the
+// moment it thaws, rather than piling up connections it would have to
+// serve first.
+func WithHandshakeWait(d time.Duration, connected func()) Option {
+	return func(o *dialOptions) { o.handshake, o.connected = d, connected }
 }
 
 // WithDialer makes Dial open the TCP connection with f (the lab dials
@@ -167,12 +179,23 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 	// NewClientConn has no context: a deadline on the socket bounds a peer
 	// that accepts and then says nothing, and closing it ends the
 	// handshake at once when ctx is cancelled.
+	if o.handshake > 0 {
+		if o.connected != nil {
+			o.connected()
+		}
+		timeout = o.handshake
+		deadline = time.Now().Add(o.handshake)
+		var hcancel context.CancelFunc
+		dctx, hcancel = context.WithDeadline(ctx, deadline)
+		defer hcancel()
+		deadline, _ = dctx.Deadline()
+	}
 	conn.SetDeadline(deadline)
 	// sshd sends its greeting the moment it accepts; a kernel that accepts
 	// while nothing reads (a frozen or hung node) is told apart within
 	// GreetingTimeout, not the whole connect_timeout.
 	greeting := deadline
-	if g := time.Now().Add(GreetingTimeout); g.Before(greeting) {
+	if g := time.Now().Add(GreetingTimeout); o.handshake == 0 && g.Before(greeting) {
 		greeting = g
 		conn.SetReadDeadline(greeting)
 		conn = &greetingConn{Conn: conn, deadline: deadline}

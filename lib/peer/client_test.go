@@ -362,10 +362,20 @@ func TestDialSilentPeerIsBounded(t *testing.T) {
 			}
 		})
 	}
+	// WithHandshakeWait: the greeting may take its whole wait (not
+	// GreetingTimeout), and connected is called once the TCP connection is up.
+	var connected int
+	cfg := p.Config()
+	cfg.SSH.ConnectTimeout.Duration = 300 * time.Millisecond
+	start := time.Now()
+	_, err := peer.Dial(ctxT(t, 5*time.Second), cfg, peer.WithHandshakeWait(1500*time.Millisecond, func() { connected++ }))
+	if took := time.Since(start); !errors.Is(err, peer.ErrNoHandshake) || connected != 1 || took < 1400*time.Millisecond || took > 2500*time.Millisecond {
+		t.Fatalf("WithHandshakeWait: %v after %v, connected called %d times", err, took, connected)
+	}
 	// Cancelled (not timed out) while waiting.
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
+	start = time.Now()
 	if _, err := peer.Dial(ctx, p.Config()); !errors.Is(err, context.Canceled) || time.Since(start) > 600*time.Millisecond {
 		t.Fatalf("cancel: %v after %v", err, time.Since(start))
 	}

@@ -2,7 +2,11 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+
+	"pbxha/lib/cluster"
 
 	"pbxha/lib/config"
 	"pbxha/lib/plugin"
@@ -19,7 +23,13 @@ type DemoteReply struct {
 	Stopped     []string `json:"stopped,omitempty"`
 	Failed      []string `json:"failed,omitempty"`
 	Databases   string   `json:"databases,omitempty"`
+	// Skipped (demote-below): why nothing was done; the node's role and
+	// epoch are as they were.
+	Skipped string `json:"skipped,omitempty"`
 }
+
+// MaxEpoch bounds the EPOCH word of demote-below.
+const MaxEpoch = 1_000_000_000
 
 // DemoteFunc runs this node's demote for the peer that is promoting
 // itself (its fencing step): databases read-only or stopped, VIP released,
@@ -47,21 +57,67 @@ func (s *Server) demote(c call) (replier, error) {
 	return r, err
 }
 
+// demoteBelow demotes this node only while it is a master below the
+// given epoch (a stale master): the fence and its watch ask and act in one
+// round trip, and a node that stepped down meanwhile, or was promoted
+// since, is left as it is.
+func (s *Server) demoteBelow(c call) (replier, error) {
+	cfg, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	self := cfg.Self()
+	if self == nil {
+		return nil, fmt.Errorf("%s: cannot tell which node this is (set node)", cfg.Path())
+	}
+	below := uint64(c.req.Args[0].(int))
+	st, err := cluster.ReadState(cfg.StateFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if st.Role != cluster.Master || st.Epoch >= below {
+		role := st.Role
+		if role == "" {
+			role = "without a role"
+		}
+		return &DemoteReply{Node: self.Name, Role: st.Role, Epoch: st.Epoch,
+			Skipped: fmt.Sprintf("%s is %s at epoch %d, not a master below epoch %d: nothing to demote", self.Name, role, st.Epoch, below)}, nil
+	}
+	return s.demote(c)
+}
+
 // Demote asks the peer to give up master: release the VIP, stop the PBX
 // services, become standby.
 func (c *Client) Demote(ctx context.Context) (DemoteReply, error) {
-	var r DemoteReply
 	req, err := NewRequest("demote")
 	if err != nil {
-		return r, err
+		return DemoteReply{}, err
 	}
-	_, _, err = c.run(ctx, req, &r, false)
-	r.Node, r.Role, r.Databases = plugin.Clean(r.Node, 0), plugin.Clean(r.Role, 0), plugin.Clean(r.Databases, 0)
+	return c.demoteReq(ctx, req)
+}
+
+// DemoteBelow asks the peer to give up master only if it is a master
+// below epoch; otherwise the reply's Skipped says what it is.
+func (c *Client) DemoteBelow(ctx context.Context, epoch uint64) (DemoteReply, error) {
+	if epoch > MaxEpoch {
+		return DemoteReply{}, fmt.Errorf("demote-below: epoch %d above %d", epoch, MaxEpoch)
+	}
+	req, err := NewRequest("demote-below", int(epoch))
+	if err != nil {
+		return DemoteReply{}, err
+	}
+	return c.demoteReq(ctx, req)
+}
+
+func (c *Client) demoteReq(ctx context.Context, req Request) (DemoteReply, error) {
+	var r DemoteReply
+	_, _, err := c.run(ctx, req, &r, false)
+	r.Node, r.Role, r.Databases, r.Skipped = plugin.Clean(r.Node, 0), plugin.Clean(r.Role, 0), plugin.Clean(r.Databases, 0), plugin.Clean(r.Skipped, 0)
 	for i := range r.Failed {
 		r.Failed[i] = plugin.Clean(r.Failed[i], 0)
 	}
 	if err == nil && r.Node != c.node {
-		err = fmt.Errorf("peer command demote: the node at %s says it is %q, cluster.toml names it %q", c.addr, r.Node, c.node)
+		err = fmt.Errorf("peer command %s: the node at %s says it is %q, cluster.toml names it %q", req.Name, c.addr, r.Node, c.node)
 	}
 	return r, err
 }

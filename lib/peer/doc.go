@@ -30,6 +30,7 @@
 //	time
 //	probe METHOD TIMEOUT_MS COUNT INTERVAL_MS PORTS ADDR...
 //	demote
+//	demote-below EPOCH
 //	promote REASON
 //	maintenance-on SECONDS
 //	maintenance-off
@@ -37,7 +38,9 @@
 //
 // METHOD is icmp, tcp, both or banner (lib/probe); PORTS is "-" or up to 8
 // ports joined by commas ("22,5060"); 1 to 32 ADDRs. `demote` releases
-// the VIP, stops the PBX services and writes role standby (the fencing
+// the VIP, stops the PBX services and writes role standby; `demote-below`
+// does so only while this node is a master below EPOCH (a stale master),
+// and otherwise answers with its role and epoch and changes nothing (the fencing
 // step of the other node's promote: the VIP goes first, as that node takes
 // it, then the databases go read-only or stop). `promote` (REASON handover or switchover) runs this
 // node's promote for the peer that has just demoted itself: the second

@@ -60,7 +60,7 @@ func TestParse(t *testing.T) {
 		{"probe both 1 1 1 22,5060 192.0.2.1 2001:db8::1", []any{"both", 1, 1, 1, []int{22, 5060}, addr("192.0.2.1"), addr("2001:db8::1")}, ""},
 		{"probe banner 5000 10 1000 1,65535 ::ffff:192.0.2.1", []any{"banner", 5000, 10, 1000, []int{1, 65535}, addr("::ffff:192.0.2.1")}, ""},
 
-		{"reboot", nil, `unknown command "reboot" (known: demote, maintenance-off, maintenance-on, manifest, probe, promote, state, time, version)`},
+		{"reboot", nil, `unknown command "reboot" (known: demote, demote-below, maintenance-off, maintenance-on, manifest, probe, promote, state, time, version)`},
 		{"state now", nil, `state: unexpected argument "now" (usage: state)`},
 		{"probe", nil, "probe: missing METHOD (usage: probe METHOD TIMEOUT_MS COUNT INTERVAL_MS PORTS ADDR...)"},
 		{"probe icmp 200 3 100 -", nil, "probe: ADDR takes 1 to 32 ADDR, got 0"},

@@ -69,6 +69,9 @@ var commands = map[string]*command{
 	"state":   {name: "state", run: (*Server).state},
 	"time":    {name: "time", run: (*Server).time},
 	"demote":  {name: "demote", run: (*Server).demote},
+	"demote-below": {name: "demote-below", run: (*Server).demoteBelow, params: []param{
+		{name: "EPOCH", kind: kindInt, min: 1, max: MaxEpoch},
+	}},
 	"promote": {name: "promote", run: (*Server).promote, maxTime: PromoteTime, params: []param{
 		{name: "REASON", kind: kindWord, words: PromoteReasons},
 	}},

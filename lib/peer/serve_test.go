@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -98,7 +99,7 @@ func TestServe(t *testing.T) {
 		{"probe tcp 250 2 50 22,5060 192.0.2.1 192.0.2.99", 0,
 			`{"results":[{"target":"192.0.2.1","sent":3,"received":3,"rtt_ns":1500000,"loss":0,"reachable":true},` +
 				`{"target":"192.0.2.99","sent":3,"received":0,"rtt_ns":1500000,"loss":100,"reachable":false,"err":"timed out"}]}`},
-		{"reboot", 2, `{"error":"invalid command: unknown command \"reboot\" (known: demote, maintenance-off, maintenance-on, manifest, probe, promote, state, time, version)"}`},
+		{"reboot", 2, `{"error":"invalid command: unknown command \"reboot\" (known: demote, demote-below, maintenance-off, maintenance-on, manifest, probe, promote, state, time, version)"}`},
 		{"state; id", 2, `{"error":"invalid command: byte ';' is not allowed (only a-z, 0-9, '.', ':', ',', '-')"}`},
 		{"", 2, `{"error":"invalid command: empty command"}`},
 	} {
@@ -113,7 +114,7 @@ func TestServe(t *testing.T) {
 	}
 
 	code, m, _ := serve(t, s, "version")
-	if code != 0 || m["version"] == "" || !reflect.DeepEqual(m["commands"], []any{"demote", "maintenance-off", "maintenance-on", "manifest", "probe", "promote", "state", "time", "version"}) {
+	if code != 0 || m["version"] == "" || !reflect.DeepEqual(m["commands"], []any{"demote", "demote-below", "maintenance-off", "maintenance-on", "manifest", "probe", "promote", "state", "time", "version"}) {
 		t.Errorf("version: %d %v", code, m)
 	}
 }
@@ -209,6 +210,46 @@ func TestMain_(t *testing.T) {
 		code := Main(tc.args, env(tc.env), strings.NewReader(""), &b, io.Discard)
 		if code != tc.code || !strings.Contains(b.String(), tc.want) {
 			t.Errorf("%s: exit %d %q; want exit %d containing %q", tc.name, code, b.String(), tc.code, tc.want)
+		}
+	}
+}
+
+// demote-below demotes only a master below the epoch it is given; anything
+// else is answered with the node's role and epoch, and nothing changes.
+func TestServeDemoteBelow(t *testing.T) {
+	cfg := nodeConfig(t, t.TempDir())
+	s := &Server{Config: cfg}
+	var demoted int
+	old := DemoteFunc
+	DemoteFunc = func(ctx context.Context, cfg *config.Config) (*DemoteReply, error) {
+		demoted++
+		return &DemoteReply{Node: cfg.Self().Name, Role: cluster.Standby, Epoch: 1, VIPReleased: true}, nil
+	}
+	t.Cleanup(func() { DemoteFunc = old })
+	for _, tc := range []struct {
+		role    string
+		epoch   uint64
+		line    string
+		demote  bool
+		skipped string
+	}{
+		{cluster.Master, 1, "demote-below 2", true, ""},
+		{cluster.Master, 2, "demote-below 2", false, "node2 is master at epoch 2, not a master below epoch 2: nothing to demote"},
+		{cluster.Standby, 1, "demote-below 2", false, "node2 is standby at epoch 1"},
+		{cluster.Slave, 1, "demote-below 5", false, "node2 is slave at epoch 1"},
+	} {
+		if err := cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: tc.role, Epoch: tc.epoch}); err != nil {
+			t.Fatal(err)
+		}
+		demoted = 0
+		code, m, out := serve(t, s, tc.line)
+		if code != 0 || (demoted == 1) != tc.demote || !strings.Contains(fmt.Sprint(m["skipped"]), tc.skipped) || (tc.skipped == "" && m["skipped"] != nil) {
+			t.Errorf("%s at epoch %d, %q: exit %d, demoted %d, %s", tc.role, tc.epoch, tc.line, code, demoted, out)
+		}
+	}
+	for _, bad := range []string{"demote-below", "demote-below 0", "demote-below -1", "demote-below 1000000001", "demote-below 02"} {
+		if code, _, out := serve(t, s, bad); code != 2 {
+			t.Errorf("%q: exit %d %s; want 2 (invalid)", bad, code, out)
 		}
 	}
 }

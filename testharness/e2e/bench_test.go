@@ -446,7 +446,12 @@ machine); the handler binds the VIP and sends its GARPs before it fences,
 so vip is detect plus about 0.1 s. Each SSH command to the peer costs about
 0.6 s in this lab because root's .bashrc runs pyenv on every login (not
 fixed here): it delays the fence, the mail, and the demotion of the old
-master when its links return (the split brain above). keepalived declares the master dead
+master when its links return. The lab's cluster.toml has a fence_command
+(STONITH as a switch-port fence: node1's telephony port is taken out of
+the switch once node2 holds the VIP, and put back once node1 has
+demoted), so node1 returning with the VIP still bound reaches no phone:
+the split-brain column counts a VIP bound on both nodes while both are in
+the switch. keepalived has no fence. keepalived declares the master dead
 3 × advert_int plus its skew ((256 − 90)/256 s) after the last advert it
 heard, so 2.65–3.65 s after the fault, and needs no SSH.
 `)

@@ -255,7 +255,7 @@ var badPeerTable = []badPeerRow{
 	{"check_pbx_net_failover", garbage, "UNKNOWN", "cannot ask master n2"},
 	{"check_pbx_net_failover", closed, "UNKNOWN", "cannot ask master n2"},
 
-	{"check_pbx_fs_sync", silent, "UNKNOWN", "cannot ask the peer: no answer within"},
+	{"check_pbx_fs_sync", silent, "UNKNOWN", "no SSH greeting within 1s"},
 	{"check_pbx_fs_sync", garbage, "UNKNOWN", "cannot ask the peer"},
 	{"check_pbx_fs_sync", closed, "UNKNOWN", "cannot ask the peer"},
 }

@@ -12,7 +12,7 @@ import (
 // its state; vipBound is what the peer said about the VIP on its side, even
 // when its state could not be read (nil: it did not say).
 func askPeer(ctx context.Context, cfg *config.Config) (pv PeerView, connected bool, vipBound *bool, err error) {
-	c, err := peer.Dial(ctx, cfg)
+	c, err := peer.Dial(ctx, cfg, peer.ReadOnly())
 	if err != nil {
 		return pv, false, nil, err
 	}

@@ -110,9 +110,14 @@ type Sync struct {
 
 // SSH is how a node reaches its peer over the cluster network.
 type SSH struct {
-	User           string   `toml:"user"`
-	Port           int      `toml:"port"`
-	KeyFile        string   `toml:"key_file"`
+	User    string `toml:"user"`
+	Port    int    `toml:"port"`
+	KeyFile string `toml:"key_file"`
+	// CheckKeyFile is the checks' key (they run as nagios): the peer pins
+	// it to `pbxha-peer --read-only`, so it can read state, time, probes
+	// and manifests but never demote or promote. Empty: the checks use
+	// KeyFile, which nagios must then be able to read.
+	CheckKeyFile   string   `toml:"check_key_file"`
 	KnownHosts     string   `toml:"known_hosts"`
 	ConnectTimeout Duration `toml:"connect_timeout"`
 	// Command is the path of pbxha-peer on the nodes: each node's

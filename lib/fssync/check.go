@@ -154,7 +154,7 @@ func (c *checkConfig) check(ctx context.Context, env *plugin.Env) plugin.Result 
 	// is UNKNOWN ("cannot ask"), not this check's timeout.
 	dctx, dcancel := context.WithTimeout(ctx, dialWait(ctx))
 	t0 := time.Now()
-	pc, err := peer.Dial(dctx, cfg)
+	pc, err := peer.Dial(dctx, cfg, peer.ReadOnly())
 	// The SSH handshake's own deadline (the same instant) may fire before
 	// the context's timer does: either means the peer did not answer.
 	late := dctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)

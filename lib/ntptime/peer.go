@@ -41,7 +41,7 @@ func MeasurePeer(ctx context.Context, cfg *config.Config, opts ...peer.Option) P
 			s.Node = p.Name
 		}
 	}
-	c, err := peer.Dial(ctx, cfg, opts...)
+	c, err := peer.Dial(ctx, cfg, append(opts, peer.ReadOnly())...)
 	if err != nil {
 		s.Err = err
 		return s

@@ -45,6 +45,15 @@ type dialOptions struct {
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	handshake time.Duration
 	connected func()
+	readOnly  bool
+}
+
+// ReadOnly makes Dial log in with ssh.check_key_file when it is set: the
+// checks' key, which the peer pins to `pbxha-peer --read-only` (state,
+// time, probe, manifest, version). The checks run as nagios and read only
+// that key; the cluster key, which can demote and promote, stays root's.
+func ReadOnly() Option {
+	return func(o *dialOptions) { o.readOnly = true }
 }
 
 // WithHandshakeWait gives the SSH handshake d from the moment the TCP
@@ -133,7 +142,11 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 		o.dial = (&net.Dialer{}).DialContext
 	}
 
-	signer, err := readKey(cfg.SSH.KeyFile)
+	keyFile := cfg.SSH.KeyFile
+	if o.readOnly && cfg.SSH.CheckKeyFile != "" {
+		keyFile = cfg.SSH.CheckKeyFile
+	}
+	signer, err := readKey(keyFile)
 	if err != nil {
 		return nil, fail("key", err)
 	}
@@ -221,7 +234,7 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 			return nil, fail("handshake", noHandshake{expired("SSH handshake")})
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fail("login", fmt.Errorf("the peer refused %s as user %s (is its public key in that user's authorized_keys on %s, pinned to pbxha-peer?)",
-				cfg.SSH.KeyFile, user, peer.Name))
+				keyFile, user, peer.Name))
 		}
 		return nil, fail("handshake", err)
 	}

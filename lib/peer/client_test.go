@@ -400,3 +400,28 @@ func TestCommandThatNeverAnswersIsBounded(t *testing.T) {
 		t.Fatalf("after the deadline: %v after %v", err, time.Since(start))
 	}
 }
+
+// peer.ReadOnly logs in with ssh.check_key_file when it is set (and with
+// key_file when not); without the option the cluster key is used.
+func TestReadOnlyUsesTheCheckKey(t *testing.T) {
+	checkKey := filepath.Join(t.TempDir(), "check")
+	checkPub := peertest.WriteKey(t, checkKey)
+	p := peertest.Start(t, peertest.Options{AuthorizedKey: checkPub})
+	cfg := p.Config()
+	cfg.SSH.CheckKeyFile = checkKey
+	c, err := peer.Dial(ctxT(t, 5*time.Second), cfg, peer.ReadOnly())
+	if err != nil {
+		t.Fatalf("with the check key: %v", err)
+	}
+	c.Close()
+	// The cluster key is not authorized on this peer: without ReadOnly it
+	// is the one offered, and refused.
+	if _, err := peer.Dial(ctxT(t, 5*time.Second), cfg); err == nil || !strings.Contains(err.Error(), "the peer refused "+cfg.SSH.KeyFile) {
+		t.Fatalf("without ReadOnly: %v; want the cluster key refused", err)
+	}
+	// No check key configured: ReadOnly falls back to the cluster key.
+	cfg.SSH.CheckKeyFile = ""
+	if _, err := peer.Dial(ctxT(t, 5*time.Second), cfg, peer.ReadOnly()); err == nil || !strings.Contains(err.Error(), "the peer refused "+cfg.SSH.KeyFile) {
+		t.Fatalf("ReadOnly without check_key_file: %v; want key_file offered", err)
+	}
+}

@@ -12,7 +12,13 @@
 // sshd then runs pbxha-peer whatever the client asks, with the client's
 // command line in $SSH_ORIGINAL_COMMAND, and `restrict` forbids ptys and
 // forwarding: the cluster key can do what the command table allows and
-// nothing else. The client sends only "SUBCOMMAND ARG..." (no binary path,
+// nothing else. The checks run as nagios and get a key of their own
+// (ssh.check_key_file, Dial with ReadOnly), pinned to the read-only mode,
+// which refuses demote, demote-below, promote and maintenance-on/-off:
+//
+//	command="/usr/sbin/pbxha-peer --read-only --config /etc/pbxha/cluster.toml",restrict ssh-ed25519 AAAA... pbxha-checks
+//
+// The client sends only "SUBCOMMAND ARG..." (no binary path,
 // so cluster.toml's ssh.command is not sent; it is the path installers and
 // the lab write into authorized_keys).
 //

@@ -39,6 +39,9 @@ type command struct {
 	run    func(s *Server, c call) (replier, error)
 	// maxTime replaces MaxCommandTime for a command that must run longer.
 	maxTime time.Duration
+	// changes: the command changes this node (roles, VIP, services,
+	// maintenance); a read-only key may not run it.
+	changes bool
 }
 
 // call is one invocation as a handler sees it.
@@ -68,17 +71,17 @@ var commands = map[string]*command{
 	"version": {name: "version", run: (*Server).version},
 	"state":   {name: "state", run: (*Server).state},
 	"time":    {name: "time", run: (*Server).time},
-	"demote":  {name: "demote", run: (*Server).demote},
-	"demote-below": {name: "demote-below", run: (*Server).demoteBelow, params: []param{
+	"demote":  {name: "demote", run: (*Server).demote, changes: true},
+	"demote-below": {name: "demote-below", run: (*Server).demoteBelow, changes: true, params: []param{
 		{name: "EPOCH", kind: kindInt, min: 1, max: MaxEpoch},
 	}},
-	"promote": {name: "promote", run: (*Server).promote, maxTime: PromoteTime, params: []param{
+	"promote": {name: "promote", run: (*Server).promote, maxTime: PromoteTime, changes: true, params: []param{
 		{name: "REASON", kind: kindWord, words: PromoteReasons},
 	}},
-	"maintenance-on": {name: "maintenance-on", run: (*Server).maintenanceOn, params: []param{
+	"maintenance-on": {name: "maintenance-on", run: (*Server).maintenanceOn, changes: true, params: []param{
 		{name: "SECONDS", kind: kindInt, min: 1, max: MaxMaintenance},
 	}},
-	"maintenance-off": {name: "maintenance-off", run: (*Server).maintenanceOff},
+	"maintenance-off": {name: "maintenance-off", run: (*Server).maintenanceOff, changes: true},
 	"manifest":        {name: "manifest", run: (*Server).manifest, params: manifestParams},
 	"probe": {name: "probe", run: (*Server).probe, params: []param{
 		{name: "METHOD", kind: kindWord, words: []string{string(probe.ICMP), string(probe.TCP), string(probe.Both), string(probe.Banner)}},
@@ -100,7 +103,13 @@ type Server struct {
 	Now        func() time.Time
 	Probe      func(ctx context.Context, targets []netip.Addr, o probe.Options) []probe.Result
 	VIPBound   func(iface string, vip netip.Prefix) (bool, error)
+	// ReadOnly (pbxha-peer --read-only, what authorized_keys pins the
+	// checks' key to) refuses every command that changes the node.
+	ReadOnly bool
 }
+
+// ErrReadOnly is a changing command refused to a read-only key.
+var ErrReadOnly = errors.New("refused: this key is read-only (pbxha-peer --read-only)")
 
 func (s *Server) config() (*config.Config, error) {
 	if s.Config != nil {
@@ -153,6 +162,10 @@ func (s *Server) ServeIO(ctx context.Context, words []string, stdio IO) int {
 	req, err := Parse(words)
 	if err != nil {
 		writeReply(w, &Status{Error: err.Error()})
+		return ExitUsage
+	}
+	if s.ReadOnly && commands[req.Name].changes {
+		writeReply(w, &Status{Error: fmt.Sprintf("%v: %s changes the node; only the cluster key (ssh.key_file, the event handler's) may run it", ErrReadOnly, req.Name)})
 		return ExitUsage
 	}
 	limit := MaxCommandTime
@@ -301,6 +314,7 @@ func Main(args []string, getenv func(string) (string, bool), stdin io.Reader, st
 	fs.SetInterspersed(false) // words after the subcommand are never flags
 	configPath := fs.String("config", "", "cluster config file (default $PBXHA_CONFIG, then "+config.DefaultPath+")")
 	help := fs.BoolP("help", "h", false, "print this help")
+	readOnly := fs.Bool("read-only", false, "refuse every command that changes this node (for the checks' key, ssh.check_key_file)")
 	if err := fs.Parse(args); err != nil {
 		writeReply(stdout, &Status{Error: "usage: " + err.Error()})
 		return ExitUsage
@@ -309,7 +323,9 @@ func Main(args []string, getenv func(string) (string, bool), stdin io.Reader, st
 		fmt.Fprintf(stdout, "Usage: pbxha-peer [--config FILE] COMMAND [ARG...]\n\n"+
 			"The remote end of pbxha's peer access. Over SSH, authorized_keys pins the\n"+
 			"cluster key to it and the command comes from $SSH_ORIGINAL_COMMAND:\n"+
-			"  command=\"/usr/sbin/pbxha-peer --config /etc/pbxha/cluster.toml\",restrict ssh-ed25519 AAAA...\n\n"+
+			"  command=\"/usr/sbin/pbxha-peer --config /etc/pbxha/cluster.toml\",restrict ssh-ed25519 AAAA...\n"+
+			"and the checks' key (run as nagios) to its read-only mode:\n"+
+			"  command=\"/usr/sbin/pbxha-peer --read-only --config /etc/pbxha/cluster.toml\",restrict ssh-ed25519 AAAA...\n\n"+
 			"Flags:\n%s\nCommands:\n", fs.FlagUsages())
 		for _, n := range commandNames() {
 			fmt.Fprintf(stdout, "  %s\n", commands[n].usage())
@@ -317,7 +333,7 @@ func Main(args []string, getenv func(string) (string, bool), stdin io.Reader, st
 		fmt.Fprintf(stdout, "\nOutput is one JSON object; on failure it has \"error\" and the exit code is 1 (2: refused command).\n")
 		return ExitOK
 	}
-	srv := &Server{LoadConfig: func() (*config.Config, error) {
+	srv := &Server{ReadOnly: *readOnly, LoadConfig: func() (*config.Config, error) {
 		return config.Load(*configPath, *configPath != "")
 	}}
 	stdio := IO{In: stdin, Out: stdout, Err: stderr}

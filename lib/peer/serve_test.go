@@ -205,6 +205,8 @@ func TestMain_(t *testing.T) {
 		{"bad flag", []string{"--shell"}, nil, 2, `"error":"usage: unknown flag: --shell"`},
 		{"missing config", []string{"--config", filepath.Join(dir, "nope.toml"), "state"}, nil, 1, `"error":"reading config: open `},
 		{"help", []string{"-h"}, nil, 0, "probe METHOD TIMEOUT_MS COUNT INTERVAL_MS PORTS ADDR..."},
+		{"read-only key: demote refused", []string{"--read-only", "--config", cfg.Path()}, map[string]string{"SSH_ORIGINAL_COMMAND": "demote"}, 2, `read-only (pbxha-peer --read-only): demote changes the node`},
+		{"read-only key: state answered", []string{"--read-only", "--config", cfg.Path()}, map[string]string{"SSH_ORIGINAL_COMMAND": "state"}, 0, `"role":"master"`},
 	} {
 		var b strings.Builder
 		code := Main(tc.args, env(tc.env), strings.NewReader(""), &b, io.Discard)
@@ -251,5 +253,38 @@ func TestServeDemoteBelow(t *testing.T) {
 		if code, _, out := serve(t, s, bad); code != 2 {
 			t.Errorf("%q: exit %d %s; want 2 (invalid)", bad, code, out)
 		}
+	}
+}
+
+// A read-only server (the checks' key) refuses exactly the commands that
+// change the node, before running anything.
+func TestServeReadOnly(t *testing.T) {
+	cfg := nodeConfig(t, t.TempDir())
+	if err := cluster.WriteState(cfg.StateFile, cluster.State{Node: "node2", Role: cluster.Master, Epoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	old := DemoteFunc
+	DemoteFunc = func(context.Context, *config.Config) (*DemoteReply, error) {
+		t.Error("a read-only server ran demote")
+		return nil, errors.New("ran")
+	}
+	t.Cleanup(func() { DemoteFunc = old })
+	s := &Server{Config: cfg, ReadOnly: true}
+	for _, line := range []string{"demote", "demote-below 3", "promote handover", "maintenance-on 60", "maintenance-off"} {
+		code, m, out := serve(t, s, line)
+		if code != ExitUsage || !strings.Contains(fmt.Sprint(m["error"]), "read-only") {
+			t.Errorf("%q on a read-only server: exit %d %s", line, code, out)
+		}
+	}
+	for _, line := range []string{"state", "version", "time"} {
+		if code, _, out := serve(t, s, line); code != 0 {
+			t.Errorf("%q on a read-only server: exit %d %s", line, code, out)
+		}
+	}
+	if st, _ := cluster.ReadState(cfg.StateFile); st.Role != cluster.Master {
+		t.Errorf("state changed: %+v", st)
+	}
+	if _, exists, _, _ := cluster.ReadMaintenance(cfg.StateFile, time.Now()); exists {
+		t.Error("maintenance switched on by a read-only server")
 	}
 }

@@ -90,8 +90,8 @@ func writeHanging(t *testing.T) (path string, childPID func() (int, bool)) {
 	}
 	return path, func() (int, bool) {
 		b, err := os.ReadFile(filepath.Join(dir, "child.pid"))
-		if err != nil {
-			return 0, false
+		if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+			return 0, false // not written yet (the shell creates, then writes)
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil {

@@ -153,6 +153,12 @@ func TestNagiosRunsEveryPlugin(t *testing.T) {
 				}
 			}
 		}
+		// The cluster key (it can demote and promote) stays root's: nagios
+		// reads the checks' key, which the peers pin to pbxha-peer
+		// --read-only.
+		if r := runAs(t, l, lab.Node1, true, "test", "-r", l.Creds().SSHKey); r.Code == 0 {
+			t.Errorf("nagios can read the cluster key %s", l.Creds().SSHKey)
+		}
 		// The daemons' own secrets stay root's.
 		for _, name := range []string{"ami-users", "rsyncd.secrets"} {
 			p := filepath.Join(l.RootDir(), "secrets", name)

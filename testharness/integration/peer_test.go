@@ -32,13 +32,13 @@ func TestPeer(t *testing.T) {
 	}
 	// dialFrom connects from node's namespace to the other node, as the
 	// checks running on node do.
-	dialFrom := func(t *testing.T, node string) *peer.Client {
+	dialFrom := func(t *testing.T, node string, opts ...peer.Option) *peer.Client {
 		t.Helper()
 		cfg, err := config.Load(l.ConfigPath(node), true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := peer.Dial(ctxT(t, 10*time.Second), cfg, peer.WithDialer(lab.Dialer(node)))
+		c, err := peer.Dial(ctxT(t, 10*time.Second), cfg, append(opts, peer.WithDialer(lab.Dialer(node)))...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,6 +65,30 @@ func TestPeer(t *testing.T) {
 			if r.Node != tc.to || r.State.Role != tc.role || r.State.Epoch != 1 || r.VIPBound == nil || *r.VIPBound != tc.vip || r.VIP != lab.VIPPrefix {
 				t.Fatalf("%s asks %s: %+v state %+v", tc.from, tc.to, r, r.State)
 			}
+		}
+	})
+
+	// The checks' key (ssh.check_key_file, what the plugins run as nagios
+	// read): the real sshd and pbxha-peer --read-only answer state and
+	// refuse demote and maintenance; nothing changes on the peer.
+	t.Run("checks' key is read-only", func(t *testing.T) {
+		c := dialFrom(t, lab.Node2, peer.ReadOnly())
+		if r, err := c.State(ctxT(t, 10*time.Second)); err != nil || r.State.Role != cluster.Master {
+			t.Fatalf("state with the checks' key: %+v %v", r, err)
+		}
+		_, err := c.Demote(ctxT(t, 10*time.Second))
+		if err == nil || !strings.Contains(err.Error(), "read-only") {
+			t.Fatalf("demote with the checks' key: %v; want refused as read-only", err)
+		}
+		c = dialFrom(t, lab.Node2, peer.ReadOnly())
+		if _, err := c.MaintenanceOn(ctxT(t, 10*time.Second), time.Minute); err == nil || !strings.Contains(err.Error(), "read-only") {
+			t.Fatalf("maintenance-on with the checks' key: %v; want refused as read-only", err)
+		}
+		if st, err := cluster.ReadState(l.StatePath(lab.Node1)); err != nil || st.Role != cluster.Master {
+			t.Fatalf("node1 after the refused demote: %+v %v", st, err)
+		}
+		if !foVIPOn(t, l, lab.Node1) {
+			t.Fatal("node1 lost the VIP after a refused demote")
 		}
 	})
 

@@ -73,10 +73,15 @@ func writeFile0600(path, text string) error {
 // pins the cluster key to (and cluster.toml's ssh.command names).
 func (l *Lab) PeerCommand() string { return filepath.Join(l.st.Bin, "pbxha-peer") }
 
+// CheckKey is the checks' key (ssh.check_key_file): authorized_keys pins
+// it to `pbxha-peer --read-only`; group nagios reads it, not the cluster
+// key.
+func (l *Lab) CheckKey() string { return filepath.Join(l.root, "ssh", "id_ed25519_check") }
+
 // authorizedKey is node's authorized_keys line: the cluster key may run
 // pbxha-peer with this node's config and nothing else (lib/peer's security
-// boundary, as in production).
-func (l *Lab) authorizedKey(node string, key ssh.PublicKey) (string, error) {
+// boundary, as in production); with readOnly, pbxha-peer --read-only.
+func (l *Lab) authorizedKey(node string, key ssh.PublicKey, readOnly bool) (string, error) {
 	// sshd hands the forced command to the user's shell: keep it to plain
 	// paths rather than quote for two languages at once.
 	for _, p := range []string{l.PeerCommand(), l.ConfigPath(node)} {
@@ -85,14 +90,21 @@ func (l *Lab) authorizedKey(node string, key ssh.PublicKey) (string, error) {
 		}
 	}
 	forced := l.PeerCommand() + " --config " + l.ConfigPath(node)
+	if readOnly {
+		forced = l.PeerCommand() + " --read-only --config " + l.ConfigPath(node)
+	}
 	return fmt.Sprintf("command=\"%s\",restrict %s", forced, ssh.MarshalAuthorizedKey(key)), nil
 }
 
 // writeSSHKeys makes each node's host key, the cluster key both nodes
-// accept (pinned to pbxha-peer), and a known_hosts naming both nodes by
-// cluster IP.
+// accept (pinned to pbxha-peer), the checks' key (pinned to pbxha-peer
+// --read-only), and a known_hosts naming both nodes by cluster IP.
 func (l *Lab) writeSSHKeys() error {
 	pub, err := newKey(l.st.Creds.SSHKey, "pbxlab-cluster")
+	if err != nil {
+		return err
+	}
+	checkPub, err := newKey(l.CheckKey(), "pbxlab-checks")
 	if err != nil {
 		return err
 	}
@@ -105,11 +117,15 @@ func (l *Lab) writeSSHKeys() error {
 			return err
 		}
 		fmt.Fprintf(&known, "%s %s", h.ClusterIP, ssh.MarshalAuthorizedKey(hostPub))
-		line, err := l.authorizedKey(n, pub)
+		line, err := l.authorizedKey(n, pub, false)
 		if err != nil {
 			return err
 		}
-		if err := writeFile0600(filepath.Join(dir, "authorized_keys"), line); err != nil {
+		checkLine, err := l.authorizedKey(n, checkPub, true)
+		if err != nil {
+			return err
+		}
+		if err := writeFile0600(filepath.Join(dir, "authorized_keys"), line+checkLine); err != nil {
 			return err
 		}
 	}

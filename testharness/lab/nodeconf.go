@@ -64,6 +64,7 @@ func (l *Lab) NodeConfig(node string) (*config.Config, error) {
 			User:           "root",
 			Port:           SSHPort,
 			KeyFile:        c.SSHKey,
+			CheckKeyFile:   l.CheckKey(),
 			KnownHosts:     l.KnownHosts(),
 			ConnectTimeout: config.Duration{Duration: 3 * time.Second},
 			Command:        l.PeerCommand(), // what authorized_keys pins the key to

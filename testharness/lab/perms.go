@@ -32,9 +32,11 @@ func NagiosGID() int {
 
 // NagiosReadable lists what the plugins, run as nagios, must read: both
 // nodes' cluster.toml and state dir (with the files in it), the secret
-// files cluster.toml references and their dir, and the cluster SSH key.
+// files cluster.toml references and their dir, and the checks' SSH key
+// (ssh.check_key_file; the cluster key, which can demote and promote, stays
+// root's).
 func (l *Lab) NagiosReadable() []string {
-	paths := []string{l.secretsDir(), l.st.Creds.SSHKey}
+	paths := []string{l.secretsDir(), l.CheckKey()}
 	for _, name := range nagiosSecrets {
 		paths = append(paths, l.secretFile(name))
 	}
@@ -81,6 +83,13 @@ func (l *Lab) shareWithNagios() error {
 		} else if err := os.Chmod(p, mode); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// The cluster key can demote and promote: root's alone (a lab made
+	// before the checks had their own key gave it to nagios).
+	if err := os.Chown(l.st.Creds.SSHKey, 0, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
+	} else if err := os.Chmod(l.st.Creds.SSHKey, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

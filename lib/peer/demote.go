@@ -40,12 +40,9 @@ const MaxEpoch = 1_000_000_000
 var DemoteFunc func(ctx context.Context, cfg *config.Config) (*DemoteReply, error)
 
 func (s *Server) demote(c call) (replier, error) {
-	cfg, err := s.config()
+	cfg, _, err := s.selfConfig()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Self() == nil {
-		return nil, fmt.Errorf("%s: cannot tell which node this is (set node)", cfg.Path())
 	}
 	if DemoteFunc == nil {
 		return nil, fmt.Errorf("this pbxha-peer cannot demote (built without the event handler)")
@@ -62,13 +59,9 @@ func (s *Server) demote(c call) (replier, error) {
 // round trip, and a node that stepped down meanwhile, or was promoted
 // since, is left as it is.
 func (s *Server) demoteBelow(c call) (replier, error) {
-	cfg, err := s.config()
+	cfg, self, err := s.selfConfig()
 	if err != nil {
 		return nil, err
-	}
-	self := cfg.Self()
-	if self == nil {
-		return nil, fmt.Errorf("%s: cannot tell which node this is (set node)", cfg.Path())
 	}
 	below := uint64(c.req.Args[0].(int))
 	st, err := cluster.ReadState(cfg.StateFile)

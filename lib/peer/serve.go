@@ -231,14 +231,24 @@ func (s *Server) time(c call) (replier, error) {
 	return &TimeReply{UnixNano: now().UnixNano()}, nil
 }
 
-func (s *Server) state(c call) (replier, error) {
+// selfConfig is the config and this node's entry in it, for the commands
+// that answer as this node.
+func (s *Server) selfConfig() (*config.Config, *config.Node, error) {
 	cfg, err := s.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	self := cfg.Self()
 	if self == nil {
-		return nil, fmt.Errorf("%s: cannot tell which node this is (set node, or name a node after this host)", cfg.Path())
+		return nil, nil, fmt.Errorf("%s: cannot tell which node this is (set node, or name a node after this host)", cfg.Path())
+	}
+	return cfg, self, nil
+}
+
+func (s *Server) state(c call) (replier, error) {
+	cfg, self, err := s.selfConfig()
+	if err != nil {
+		return nil, err
 	}
 	r := &StateReply{Node: self.Name}
 	if cfg.VIP.Address != "" {

@@ -340,3 +340,54 @@ type fakeFI struct {
 
 func (f fakeFI) Mode() os.FileMode { return f.mode }
 func (f fakeFI) Sys() any          { return &syscall.Stat_t{Uid: 0} }
+
+// fence_command after a promote whose old master did not confirm: the
+// mail says so, the fence is recorded, and unfence runs unfence_command
+// once and clears the record; a failing fence_command makes the mail
+// urgent and records nothing.
+func TestStonithRecordedAndUndone(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		cfg, _ := writeConfig(t)
+		cfg.Failover.FenceCommand = []string{"fence-node1"}
+		cfg.Failover.UnfenceCommand = []string{"unfence-node1"}
+		var out, errb bytes.Buffer
+		var fenced, unfenced int
+		ops := fakeOps(nil)
+		ops.FenceCommand = func(context.Context) (string, error) {
+			fenced++
+			if fail {
+				return "", errors.New("fence-node1: exit status 1")
+			}
+			return "port ge-0/0/11 down", nil
+		}
+		ops.UnfenceCommand = func(context.Context) (string, error) { unfenced++; return "port ge-0/0/11 up", nil }
+		h := &handler{cfg: cfg, log: newLogger(cfg.RunDir, &errb), out: &out, ops: ops,
+			trigger: failover.Trigger{Service: "pbx_master_alive", State: "CRITICAL", StateType: "HARD", Attempt: 3}}
+		if code := h.run(); code != ExitOK || fenced != 1 {
+			t.Fatalf("fail=%v: exit %d, fence_command ran %d times\n%s", fail, code, fenced, errb.String())
+		}
+		ents, _ := os.ReadDir(cfg.SMTP.SpoolDir)
+		if len(ents) != 1 {
+			t.Fatalf("%d mails spooled", len(ents))
+		}
+		m, _ := os.ReadFile(filepath.Join(cfg.SMTP.SpoolDir, ents[0].Name()))
+		if fail {
+			if !strings.Contains(string(m), "FENCE COMMAND FAILED") || peerFenced(cfg) != "" {
+				t.Fatalf("failed fence_command: record %q, mail:\n%s", peerFenced(cfg), m)
+			}
+			continue
+		}
+		if !strings.Contains(string(m), "stonith ") || !strings.Contains(string(m), "isolated by fence_command") || strings.Contains(string(m), "FAILED") {
+			t.Fatalf("mail:\n%s", m)
+		}
+		if rec := peerFenced(cfg); !strings.Contains(rec, "node1 isolated by fence_command") {
+			t.Fatalf("fence record %q", rec)
+		}
+		if u := h.unfence(context.Background(), "node1 confirmed its demotion"); !strings.Contains(u, "node1 unfenced") || unfenced != 1 || peerFenced(cfg) != "" {
+			t.Fatalf("unfence: %q, ran %d, record %q", u, unfenced, peerFenced(cfg))
+		}
+		if u := h.unfence(context.Background(), "again"); u != "" || unfenced != 1 {
+			t.Fatalf("second unfence: %q, ran %d; want nothing to undo", u, unfenced)
+		}
+	}
+}

@@ -99,51 +99,50 @@ func fenceWatchCmd(args []string, stdout, stderr io.Writer) int {
 	return ExitOK
 }
 
-// watch runs fence rounds until one is done or for is over. The connects
-// overlap (one starts every `every`, at most maxInflight at a time); what
-// follows a connect (state, demote, mail) runs one round at a time, and
-// not at all once a round is done.
+// watch runs fence rounds until one is done or d is over. The connects
+// overlap (one starts every `every`, at most maxInflight at a time), but
+// none starts while one is connected (waiting for a frozen peer's greeting,
+// or acting), nor for FenceWatchRetry after a failed demotion; what
+// follows a connect (demote, mail) runs one round at a time, and not at
+// all once a round is done.
 func (h *handler) watch(ctx context.Context, d, every time.Duration) (string, bool) {
 	const maxInflight = 8
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
 	var (
 		serial   sync.Mutex
-		finished bool
+		finished bool      // under serial
+		failedAt time.Time // under serial: the last failed demotion (each mails the admin)
 		inflight atomic.Int32
-		waiting  atomic.Int32 // attempts connected, waiting for the greeting
-		failedAt time.Time    // the last failed demotion (one urgent mail per FenceWatchRetry)
+		up       atomic.Int32 // rounds whose TCP connection is up
 		wg       sync.WaitGroup
 		result   = make(chan string, 1)
 	)
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer wg.Wait()
 	defer cancel()
+	backingOff := func() bool {
+		serial.Lock()
+		defer serial.Unlock()
+		return time.Since(failedAt) < FenceWatchRetry
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		if inflight.Load() < maxInflight && waiting.Load() == 0 {
+		if inflight.Load() < maxInflight && up.Load() == 0 && !backingOff() {
 			inflight.Add(1)
 			wg.Go(func() {
 				defer inflight.Add(-1)
-				var connected atomic.Bool
+				connected := false // set by Dial, in this goroutine
 				defer func() {
-					if connected.Load() {
-						waiting.Add(-1)
+					if connected {
+						up.Add(-1)
 					}
 				}()
-				wait := peer.WithHandshakeWait(FenceWatchGreeting, func() { connected.Store(true); waiting.Add(1) })
+				wait := peer.WithHandshakeWait(FenceWatchGreeting, func() { connected = true; up.Add(1) })
 				done, why := h.fenceOnce(ctx, wait, func(run func() (bool, string)) (bool, string) {
-					if connected.Load() {
-						connected.Store(false)
-						waiting.Add(-1)
-					}
 					serial.Lock()
 					defer serial.Unlock()
 					if finished || ctx.Err() != nil {
 						return false, "another round is done"
-					}
-					if time.Since(failedAt) < FenceWatchRetry {
-						return false, "waiting after a failed demotion"
 					}
 					done, why := run()
 					finished = done
@@ -174,18 +173,11 @@ func (h *handler) watch(ctx context.Context, d, every time.Duration) (string, bo
 // The SSH connect runs at once; everything after it runs inside serial,
 // which the watch uses to let one round at a time act.
 func (h *handler) fenceOnce(ctx context.Context, dial peer.Option, serial func(func() (bool, string)) (bool, string)) (bool, string) {
-	if serial == nil {
-		serial = func(run func() (bool, string)) (bool, string) { return run() }
-	}
 	if own, err := cluster.ReadState(h.cfg.StateFile); err == nil && own.Role == cluster.Master {
 		// Connect first (the part that waits for the peer), then act.
 		sctx, cancel := context.WithTimeout(ctx, PeerStateTimeout+FenceWatchGreeting)
 		defer cancel()
-		var opts []peer.Option
-		if dial != nil {
-			opts = append(opts, dial)
-		}
-		c, err := peer.Dial(sctx, h.cfg, opts...)
+		c, err := peer.Dial(sctx, h.cfg, dial)
 		if err != nil {
 			return false, err.Error()
 		}

@@ -1,13 +1,10 @@
 package icingaconf_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -18,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pbxha/testharness/icinga2test"
 )
 
 // pluginDir is PluginDir in the configs that are only validated, where no
@@ -214,30 +213,7 @@ func (in *instance) write(t *testing.T, name, content string) {
 }
 
 func (in *instance) args(t *testing.T, validate bool) []string {
-	t.Helper()
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := user.LookupGroupId(u.Gid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := []string{"daemon"}
-	if validate {
-		a = append(a, "-C")
-	}
-	a = append(a, "-c", filepath.Join(in.dir, "icinga2.conf"),
-		"-DRunAsUser="+u.Username, "-DRunAsGroup="+g.Name,
-		"-DConfigDir="+in.dir, "-DZonesDir="+filepath.Join(in.dir, "zones.d"))
-	for _, k := range []string{"DataDir", "LogDir", "CacheDir", "SpoolDir", "InitRunDir"} {
-		d := filepath.Join(in.dir, "var", k)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		a = append(a, "-D"+k+"="+d)
-	}
-	return a
+	return icinga2test.Args(t, in.dir, validate)
 }
 
 // validate runs `icinga2 daemon -C` and returns its output.
@@ -261,46 +237,11 @@ func (in *instance) mustValidate(t *testing.T) []object {
 	return in.objects(t)
 }
 
-// object is one entry of the object dump `daemon -C` writes (the file
-// `icinga2 object list` reads): netstrings of JSON.
-type object struct {
-	Type       string         `json:"type"`
-	Name       string         `json:"name"`
-	Properties map[string]any `json:"properties"`
-}
+type object = icinga2test.Object
 
-func (in *instance) objects(t *testing.T) []object {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(in.dir, "var", "CacheDir", "icinga2.debug"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []object
-	for len(data) > 0 {
-		n, rest, ok := bytes.Cut(data, []byte(":"))
-		size, err := strconv.Atoi(string(n))
-		if !ok || err != nil || size+1 > len(rest) || rest[size] != ',' {
-			t.Fatalf("icinga2.debug: bad netstring near %.40q", data)
-		}
-		var o object
-		if err := json.Unmarshal(rest[:size], &o); err != nil {
-			t.Fatalf("icinga2.debug: %v", err)
-		}
-		objs = append(objs, o)
-		data = rest[size+1:]
-	}
-	return objs
-}
+func (in *instance) objects(t *testing.T) []object { return icinga2test.Objects(t, in.dir) }
 
-func byType(objs []object, typ string) []object {
-	var out []object
-	for _, o := range objs {
-		if o.Type == typ {
-			out = append(out, o)
-		}
-	}
-	return out
-}
+var byType = icinga2test.ByType
 
 func str(v any) string {
 	s, _ := v.(string)

@@ -86,6 +86,9 @@ func TestValidationNamesKeyAndFile(t *testing.T) {
 		{"service", "[[services]]\nname=\"x\"\n", "services[0]: service \"x\" needs unit, process or cmdline"},
 		{"tls", "[smtp]\ntls=\"maybe\"\n", "smtp.tls"},
 		{"notify url", "[notify]\nicingaweb2_url=\"monitor.example.net\"\n", "notify.icingaweb2_url"},
+		{"unfence alone", "[failover]\nunfence_command=[\"up\"]\n", "failover.unfence_command: set without failover.fence_command"},
+		{"fence program", "[failover]\nfence_command=[\"\", \"off\"]\n", "failover.fence_command: the first word is the program and is empty"},
+		{"fence timeout", "[failover]\nfence_command=[\"f\"]\nfence_timeout=\"-1s\"\n", "failover.fence_timeout: negative"},
 		{"secret table", "[ami]\nsecret = { path = \"x\" }\n", "unknown key \"path\""},
 		{"self", "node=\"c\"\n[[nodes]]\nname=\"a\"\n[[nodes]]\nname=\"b\"\n", "node: \"c\" is not one of the nodes"},
 	}

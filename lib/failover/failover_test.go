@@ -332,3 +332,26 @@ func TestDemoteAndRejoin(t *testing.T) {
 		t.Fatalf("state after rejoin %+v", st)
 	}
 }
+
+// fence_command gets the old master's name and addresses in its
+// environment, its output in the result, and is bounded by ctx.
+func TestRunFenceCommand(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Nodes[0].TelephonyIP, cfg.Nodes[0].ClusterIP = "192.0.2.11", "198.51.100.1"
+	ctx := context.Background()
+	res, err := RunFenceCommand(ctx, cfg, []string{"/bin/sh", "-c", `echo "fenced $PBXHA_PEER $PBXHA_PEER_TELEPHONY_IP $PBXHA_PEER_CLUSTER_IP"`})
+	if err != nil || res != "/bin/sh exit 0 fenced node1 192.0.2.11 198.51.100.1" {
+		t.Fatalf("%q %v", res, err)
+	}
+	if _, err := RunFenceCommand(ctx, cfg, []string{"/bin/sh", "-c", "echo switch says no; exit 3"}); err == nil || err.Error() != "/bin/sh: exit status 3 switch says no" {
+		t.Fatalf("failing fence_command: %v", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := RunFenceCommand(sctx, cfg, []string{"/bin/sleep", "30"}); err == nil || !strings.Contains(err.Error(), "no end within its deadline") {
+		t.Fatalf("hanging fence_command: %v", err)
+	}
+	if _, err := RunFenceCommand(ctx, cfg, nil); err == nil {
+		t.Fatal("no command: no error")
+	}
+}

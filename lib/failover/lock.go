@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"pbxha/lib/flock"
 )
 
 // ErrLocked is returned when another handler held the lock for the whole
@@ -22,31 +22,13 @@ func Lock(ctx context.Context, path string, wait time.Duration) (func(), error) 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening the lock %s: %w", path, err)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	unlock, err := flock.Lock(wctx, path, 0o644)
+	if errors.Is(err, flock.ErrHeld) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w (%s) after %s", ErrLocked, path, wait)
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%w (%s) after %s", ErrLocked, path, wait)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return unlock, err
 }
 
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

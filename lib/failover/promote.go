@@ -234,24 +234,15 @@ func RunFenceCommand(ctx context.Context, cfg *config.Config, argv []string) (st
 	if len(argv) == 0 {
 		return "", errors.New("no command configured")
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
-	cmd.Env = os.Environ()
+	var env []string
 	if p := cfg.Peer(); p != nil {
-		cmd.Env = append(cmd.Env, "PBXHA_PEER="+p.Name, "PBXHA_PEER_TELEPHONY_IP="+p.TelephonyIP, "PBXHA_PEER_CLUSTER_IP="+p.ClusterIP)
+		env = []string{"PBXHA_PEER=" + p.Name, "PBXHA_PEER_TELEPHONY_IP=" + p.TelephonyIP, "PBXHA_PEER_CLUSTER_IP=" + p.ClusterIP}
 	}
-	out, err := cmd.CombinedOutput()
-	msg := strings.Join(strings.Fields(string(out)), " ")
-	if len(msg) > 300 {
-		msg = msg[len(msg)-300:]
+	out, err := run(ctx, argv, env)
+	if err != nil {
+		return "", err
 	}
-	switch {
-	case ctx.Err() != nil:
-		return "", fmt.Errorf("%s: no end within its deadline: %v %s", argv[0], err, msg)
-	case err != nil:
-		return "", fmt.Errorf("%s: %v %s", argv[0], err, msg)
-	}
-	return strings.TrimSpace(argv[0] + " exit 0 " + msg), nil
+	return strings.TrimSpace(argv[0] + " exit 0 " + out), nil
 }
 
 // RunCommand runs argv without a shell, bounded by ctx; its output is
@@ -260,20 +251,31 @@ func RunCommand(ctx context.Context, argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("no command")
 	}
+	_, err := run(ctx, argv, nil)
+	return err
+}
+
+// run runs argv (no shell) bounded by ctx, with env added to ours, and
+// returns its output on one line, at most its last 300 bytes; the error
+// carries that output too.
+func run(ctx context.Context, argv, env []string) (string, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if len(msg) > 300 {
-			msg = msg[len(msg)-300:]
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: no end within its deadline: %v %s", argv[0], err, msg)
-		}
-		return fmt.Errorf("%s: %v %s", argv[0], err, msg)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
 	}
-	return nil
+	out, err := cmd.CombinedOutput()
+	msg := strings.Join(strings.Fields(string(out)), " ")
+	if len(msg) > 300 {
+		msg = msg[len(msg)-300:]
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return "", fmt.Errorf("%s: no end within its deadline: %v %s", argv[0], err, msg)
+	case err != nil:
+		return "", fmt.Errorf("%s: %v %s", argv[0], err, msg)
+	}
+	return msg, nil
 }
 
 // Plan lists the steps a promote would take, for --dry-run.

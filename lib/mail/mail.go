@@ -14,10 +14,10 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
-	"golang.org/x/sys/unix"
 
 	"pbxha/lib/cluster"
 	"pbxha/lib/config"
+	"pbxha/lib/flock"
 )
 
 // SendTimeout bounds one SMTP transaction.
@@ -195,24 +195,9 @@ func LockSpool(ctx context.Context, dir string) (func(), error) {
 		return nil, fmt.Errorf("creating the spool %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o660)
-	if err != nil {
-		return nil, fmt.Errorf("opening the spool lock: %w", err)
+	unlock, err := flock.Lock(ctx, path, 0o660)
+	if errors.Is(err, flock.ErrHeld) {
+		return nil, fmt.Errorf("another process is sending the spool (%s): %w", path, ctx.Err())
 	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("another process is sending the spool (%s): %w", path, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return unlock, err
 }

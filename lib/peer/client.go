@@ -166,6 +166,7 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 	// connect_timeout. Sockets time out at the deadline a hair before the
 	// context notices, so the deadlines are compared, not the errors.
 	ctxDeadline, hasCtxDeadline := ctx.Deadline()
+	limit := "ssh.connect_timeout"
 	expired := func(what string) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -173,7 +174,7 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 		if hasCtxDeadline && !ctxDeadline.After(deadline) {
 			return context.DeadlineExceeded
 		}
-		return fmt.Errorf("no %s within %s (ssh.connect_timeout)", what, timeout)
+		return fmt.Errorf("no %s within %s (%s)", what, timeout, limit)
 	}
 	conn, err := o.dial(dctx, "tcp", addr)
 	if err != nil {
@@ -196,7 +197,7 @@ func Dial(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, err
 		if o.connected != nil {
 			o.connected()
 		}
-		timeout = o.handshake
+		timeout, limit = o.handshake, "the handshake wait"
 		deadline = time.Now().Add(o.handshake)
 		var hcancel context.CancelFunc
 		dctx, hcancel = context.WithDeadline(ctx, deadline)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"pbxha/lib/config"
+	"pbxha/testharness/icinga2test"
 )
 
 const (
@@ -679,30 +679,13 @@ func checkIcinga(t *testing.T, plugins []string) {
 	conf := fmt.Sprintf("const PluginDir = %q\nconst ZoneName = NodeName\ninclude \"zones.conf\"\ninclude <itl>\ninclude <plugins>\nobject CheckerComponent \"checker\" { }\n", pluginDir)
 	write("icinga2.conf", conf+strings.Join(includes, "\n")+"\n")
 
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := user.LookupGroupId(u.Gid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"daemon", "-C", "-c", filepath.Join(dir, "icinga2.conf"),
-		"-DRunAsUser=" + u.Username, "-DRunAsGroup=" + g.Name,
-		"-DConfigDir=" + dir, "-DZonesDir=" + filepath.Join(dir, "zones.d")}
-	for _, k := range []string{"DataDir", "LogDir", "CacheDir", "SpoolDir", "InitRunDir"} {
-		d := filepath.Join(dir, "var", k)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-D"+k+"="+d)
-	}
+	args := icinga2test.Args(t, dir, true)
 	out, err := run(t, icinga, args...)
 	if err != nil || strings.Contains(out, "critical/") {
 		t.Fatalf("icinga2 daemon -C on the installed configuration: %v\n%s", err, out)
 	}
 
-	objs := objects(t, filepath.Join(dir, "var", "CacheDir", "icinga2.debug"))
+	objs := icinga2test.Objects(t, dir)
 	commands := map[string]string{}
 	services := 0
 	var hostVars map[string]any
@@ -735,34 +718,4 @@ func checkIcinga(t *testing.T, plugins []string) {
 	if st, err := os.Stat(eh); eh == "" || err != nil || st.Mode()&0o111 == 0 {
 		t.Errorf("the how-to's host runs the event handler %q: %v", eh, err)
 	}
-}
-
-type object struct {
-	Type       string         `json:"type"`
-	Name       string         `json:"name"`
-	Properties map[string]any `json:"properties"`
-}
-
-// objects reads the object dump `daemon -C` writes: netstrings of JSON.
-func objects(t *testing.T, path string) []object {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []object
-	for len(data) > 0 {
-		n, rest, ok := bytes.Cut(data, []byte(":"))
-		size, err := strconv.Atoi(string(n))
-		if !ok || err != nil || size+1 > len(rest) || rest[size] != ',' {
-			t.Fatalf("icinga2.debug: bad netstring near %.40q", data)
-		}
-		var o object
-		if err := json.Unmarshal(rest[:size], &o); err != nil {
-			t.Fatalf("icinga2.debug: %v", err)
-		}
-		objs = append(objs, o)
-		data = rest[size+1:]
-	}
-	return objs
 }

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"pbxha/lib/plugin"
 	"pbxha/testharness/ami"
 	"pbxha/testharness/lab"
+	"pbxha/testharness/labtest"
 )
 
 // amiMatch asserts exit code and a regexp over the first line, plus what
@@ -156,17 +156,9 @@ func TestAMIEndpointLoopback(t *testing.T) {
 		defer ccancel()
 		cmd := exec.CommandContext(cctx, checkBin, append([]string{"--role", "any", "-H", host, "-p", port, "-u", user}, args...)...)
 		cmd.Env = append(os.Environ(), "PBXHA_CONFIG=", libami.SecretEnv+"="+secretEnv)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		r := Run{Out: stdout.String(), Stderr: stderr.String()}
-		r.First, _, _ = strings.Cut(r.Out, "\n")
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			r.Code = ee.ExitCode()
-		case err != nil:
-			t.Fatal(err)
+		r := labtest.Collect(cmd)
+		if r.Err != nil {
+			t.Fatal(r.Err)
 		}
 		if _, perf, ok := strings.Cut(r.First, " | "); ok {
 			if _, err := plugin.SplitPerfdata(perf); err != nil {

@@ -6,7 +6,6 @@ package integration
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"pbxha/testharness/lab"
 	"pbxha/testharness/labdb"
+	"pbxha/testharness/labtest"
 )
 
 const (
@@ -42,17 +42,9 @@ func dbCheck(t *testing.T, l *lab.Lab, node, name, driver string, env []string, 
 	argv := append([]string{bin(t, name), "--config", l.ConfigPath(node), "--driver", driver}, args...)
 	cmd := l.Command(ctx, node, argv...)
 	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Run{Out: stdout.String(), Stderr: stderr.String()}
-	r.First, _, _ = strings.Cut(r.Out, "\n")
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running %s in %s: %v", name, node, err)
+	r := labtest.Collect(cmd)
+	if r.Err != nil {
+		t.Fatalf("running %s in %s: %v", name, node, r.Err)
 	}
 	t.Logf("%s %s %s: %s", node, name, strings.Join(args, " "), r.First)
 	return r

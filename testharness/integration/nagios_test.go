@@ -9,7 +9,6 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -24,6 +23,7 @@ import (
 
 	"pbxha/lib/cluster"
 	"pbxha/testharness/lab"
+	"pbxha/testharness/labtest"
 )
 
 // asNagios is the prefix that drops to the nagios user inside a namespace
@@ -61,17 +61,9 @@ func runAs(t *testing.T, l *lab.Lab, host string, nagios bool, argv ...string) R
 	cmd := l.Command(ctx, host, argv...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 	cmd.Dir = "/"
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Run{Out: stdout.String(), Stderr: stderr.String()}
-	r.First, _, _ = strings.Cut(r.Out, "\n")
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running %v in %s: %v", argv, host, err)
+	r := labtest.Collect(cmd)
+	if r.Err != nil {
+		t.Fatalf("running %v in %s: %v", argv, host, r.Err)
 	}
 	return r
 }

@@ -117,7 +117,13 @@ func RunIn(t testing.TB, l *lab.Lab, host string, timeout time.Duration, argv ..
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	full := append([]string{Bin(t, argv[0])}, argv[1:]...)
-	cmd := l.Command(ctx, host, full...)
+	return Collect(l.Command(ctx, host, full...))
+}
+
+// Collect runs cmd (its Stdout and Stderr are set here) and returns what
+// a plugin's caller sees: exit code, first line, stdout, stderr; Err (and
+// Code -1) when it could not be run at all.
+func Collect(cmd *exec.Cmd) Run {
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
